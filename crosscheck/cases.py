@@ -1,0 +1,207 @@
+"""Cases: what a verification drives a layer through. The one seeded generator.
+
+A `Case` is plain data that a short string reproduces bit for bit:
+
+    f32:N2:D3:H4:moderate:stateful:7z,7c2,7s*:981234
+
+dtype : N, D, H : weight regime : stateful or stateless : segments : data seed.
+Each segment is one `forward(xs)` followed by one or two `backward(dhs)` calls:
+`<T><start>[2][*]` where start is z (fresh layer or zeros), c (carry the state of
+the previous segment), s (`set_state(h)` first) or r (`reset_state()` first); `2`
+means backward is called twice in a row (with two different dhs) and `*` means
+the caller overwrites the returned hs in place before calling backward.
+
+Sizes, regimes and chain shapes are drawn here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[Any]
+Start = Literal["z", "c", "s", "r"]
+DTYPES = ("float32", "float64")
+REGIMES = ("small", "moderate", "saturating", "exploding")
+_DTYPE_CODES = {"float32": "f32", "float64": "f64"}
+
+# Shapes come from a pool so that compiled oracles are reused across cases.
+# (N, D, H) and the sequence lengths cover 1s, D == H, D != H and T up to 64.
+NDH_POOL: tuple[tuple[int, int, int], ...] = (
+    (1, 1, 1), (1, 3, 2), (2, 1, 3), (2, 4, 4), (3, 2, 5), (1, 6, 6),
+    (4, 5, 3), (2, 8, 8), (5, 3, 7), (3, 7, 4), (8, 4, 6), (6, 10, 10),
+)  # fmt: skip
+T_POOL: tuple[int, ...] = (1, 2, 3, 5, 8, 16, 33, 64)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One forward + backward(s): T steps, how the initial state is set, and flags."""
+
+    T: int
+    start: Start = "z"
+    backwards: int = 1
+    scribble: bool = False
+
+    def token(self) -> str:
+        return f"{self.T}{self.start}{'2' if self.backwards == 2 else ''}{'*' if self.scribble else ''}"
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    """xs: (N, T, D); h_set: (N, H) for a `set_state` segment, else None; dhs: one (N, T, H) per backward."""
+
+    xs: Array
+    h_set: Array | None
+    dhs: tuple[Array, ...]
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """The arrays of a case, in the case's dtype: Wx (D, H), Wh (H, H), b (H,) and the segments."""
+
+    Wx: Array
+    Wh: Array
+    b: Array
+    segments: tuple[SegmentData, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    dtype: str
+    N: int
+    D: int
+    H: int
+    regime: str
+    stateful: bool
+    segments: tuple[Segment, ...]
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.regime not in REGIMES:
+            raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        if min(self.N, self.D, self.H) < 1 or not self.segments:
+            raise ValueError("a case needs N, D, H >= 1 and at least one segment")
+        for k, seg in enumerate(self.segments):
+            if seg.T < 1 or seg.backwards not in (1, 2):
+                raise ValueError(f"segment {k}: T must be >= 1 and backwards 1 or 2")
+            if not self.stateful and seg.start != "z":
+                raise ValueError(f"segment {k}: a stateless case starts every segment from zeros")
+            if k == 0 and seg.start in ("c", "r"):
+                raise ValueError("segment 0 cannot carry or reset: nothing came before it")
+
+    @property
+    def id(self) -> str:
+        """The short string that reproduces this case bit for bit (see the module doc)."""
+        mode = "stateful" if self.stateful else "stateless"
+        segs = ",".join(s.token() for s in self.segments)
+        return (
+            f"{_DTYPE_CODES[self.dtype]}:N{self.N}:D{self.D}:H{self.H}:"
+            f"{self.regime}:{mode}:{segs}:{self.seed}"
+        )
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.T for s in self.segments)
+
+    def chain_steps(self, k: int) -> int:
+        """Steps the hidden state has run through by the end of segment k since it last started fresh."""
+        steps = 0
+        for seg in self.segments[: k + 1]:
+            steps = seg.T + (steps if seg.start == "c" else 0)
+        return steps
+
+    def data(self) -> CaseData:
+        """Draw the case's arrays from its seed (float64 draws rounded to the case dtype)."""
+        rng = np.random.default_rng(self.seed)
+        Wx, Wh, b, x_scale = _weights(rng, self.regime, self.D, self.H)
+        segs = []
+        for seg in self.segments:
+            xs = rng.normal(0.0, x_scale, size=(self.N, seg.T, self.D))
+            h_set = rng.uniform(-0.9, 0.9, size=(self.N, self.H)) if seg.start == "s" else None
+            dhs = tuple(rng.normal(size=(self.N, seg.T, self.H)) for _ in range(seg.backwards))
+            segs.append(SegmentData(self._cast(xs), None if h_set is None else self._cast(h_set),
+                                    tuple(self._cast(d) for d in dhs)))  # fmt: skip
+        return CaseData(self._cast(Wx), self._cast(Wh), self._cast(b), tuple(segs))
+
+    def _cast(self, a: Array) -> Array:
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+
+def _weights(rng: np.random.Generator, regime: str, D: int, H: int) -> tuple[Array, Array, Array, float]:
+    """Wx, Wh, b and the input scale for a regime."""
+    if regime == "exploding":
+        # Wh a scaled orthogonal matrix: gradients grow backwards through time.
+        q, r = np.linalg.qr(rng.normal(size=(H, H)))
+        Wh = 1.25 * q * np.sign(np.diag(r))
+        return rng.normal(0, 0.3 / np.sqrt(D), (D, H)), Wh, np.zeros(H), 0.5
+    gains = {"small": (0.1, 0.1, 0.1, 1.0), "moderate": (1.0, 0.8, 0.2, 1.0),
+             "saturating": (3.0, 1.0, 1.0, 1.5)}  # fmt: skip
+    gx, gh, gb, x_scale = gains[regime]
+    Wx = rng.normal(0, gx / np.sqrt(D), (D, H))
+    Wh = rng.normal(0, gh / np.sqrt(H), (H, H))
+    return Wx, Wh, rng.normal(0, gb, H), x_scale
+
+
+def draw_case(rng: np.random.Generator, dtype: str) -> Case:
+    """One random case: a shape from the pool, a regime, a chain of segments."""
+    N, D, H = NDH_POOL[rng.integers(len(NDH_POOL))]
+    T = int(T_POOL[rng.integers(len(T_POOL))])
+    regime = REGIMES[rng.integers(len(REGIMES))]
+    stateful = bool(rng.random() < 0.6)
+    n_segments = int(rng.integers(1, 5))
+    segments = []
+    for k in range(n_segments):
+        if not stateful:
+            start: Start = "z"
+        elif k == 0:
+            start = "s" if rng.random() < 0.3 else "z"
+        else:
+            start = ("c", "c", "c", "s", "r")[rng.integers(5)]  # type: ignore[assignment]
+        segments.append(
+            Segment(T, start, backwards=2 if rng.random() < 0.25 else 1, scribble=bool(rng.random() < 0.2))
+        )
+    return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
+
+
+def generate_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) -> list[Case]:
+    """`count` cases, reproducible from `seed`; dtypes alternate so each gets its share."""
+    for dt in dtypes:
+        if dt not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dt!r}")
+    return [draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)]) for i in range(count)]
+
+
+_CASE_RE = re.compile(
+    r"^(?P<dtype>f32|f64):N(?P<N>\d+):D(?P<D>\d+):H(?P<H>\d+):(?P<regime>[a-z]+):"
+    r"(?P<mode>stateful|stateless):(?P<segs>[^:]+):(?P<seed>\d+)$"
+)
+_SEG_RE = re.compile(r"^(?P<T>\d+)(?P<start>[zcsr])(?P<two>2?)(?P<star>\*?)$")
+
+
+def parse_case(text: str) -> Case:
+    """Inverse of `Case.id`. Raises ValueError with the expected form on bad input."""
+    m = _CASE_RE.match(text.strip())
+    if not m:
+        raise ValueError(
+            f"not a case id: {text!r} (expected e.g. f32:N2:D3:H4:moderate:stateful:7z,7c2:981234)"
+        )
+    segments = []
+    for tok in m["segs"].split(","):
+        s = _SEG_RE.match(tok)
+        if not s:
+            raise ValueError(f"bad segment {tok!r} in case id (expected e.g. 7z, 7c2, 7s*)")
+        segments.append(Segment(int(s["T"]), s["start"], 2 if s["two"] else 1, bool(s["star"])))  # type: ignore[arg-type]
+    dtype = {v: k for k, v in _DTYPE_CODES.items()}[m["dtype"]]
+    return Case(dtype, int(m["N"]), int(m["D"]), int(m["H"]), m["regime"],
+                m["mode"] == "stateful", tuple(segments), int(m["seed"]))  # fmt: skip

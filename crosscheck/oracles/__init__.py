@@ -1,0 +1,123 @@
+"""Oracles: independent float64 recomputations of a TimeRNN case.
+
+An oracle only does the math of one segment (forward from a given h0, then the
+vector-Jacobian product for each dhs), for many segments at once so that it can
+batch them. `reference` walks each case's chain of segments (zeros, carried,
+set or reset initial states) the same way for every oracle.
+
+Backends and their oracles (each framework imported only when asked for):
+    jax      lax.scan + jax.vjp, jitted, vmapped over cases of one shape
+    torch    autograd over the same loop, and the real torch.nn.RNN module
+    numeric  central finite differences in NumPy (small cases only)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crosscheck.cases import Case
+from crosscheck.quantities import SegmentValues
+
+Array = NDArray[Any]
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """One segment to recompute, all float64: Wx (D, H), Wh (H, H), b (H,), h0 (N, H),
+    xs (N, T, D), and one dhs (N, T, H) per backward call."""
+
+    Wx: Array
+    Wh: Array
+    b: Array
+    h0: Array
+    xs: Array
+    dhs: tuple[Array, ...]
+
+
+class Oracle(Protocol):
+    """name: shown in reports; accuracy: the relative error its own results may carry."""
+
+    name: str
+    accuracy: float
+
+    def supports(self, case: Case) -> bool:
+        """Whether this oracle can check `case` (finite differences skip large ones)."""
+        ...
+
+    def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
+        """Recompute each job in float64; results in the same order."""
+        ...
+
+
+class BackendUnavailable(RuntimeError):
+    """The framework behind a backend is not installed; the message says how to get it."""
+
+
+# backend name -> (module, framework to import, pip extra)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "jax": ("crosscheck.oracles.jax_scan", "jax", "jax"),
+    "torch": ("crosscheck.oracles.torch_oracles", "torch", "torch"),
+    "numeric": ("crosscheck.oracles.numeric", "numpy", ""),
+}
+
+
+def available_backends() -> list[str]:
+    """The backends whose framework is importable, without importing it."""
+    import importlib.util
+
+    return [name for name, (_, fw, _) in BACKENDS.items() if importlib.util.find_spec(fw) is not None]
+
+
+def load_backend(name: str) -> list[Oracle]:
+    """The oracles of a backend; raises BackendUnavailable if its framework is missing."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")
+    module, framework, extra = BACKENDS[name]
+    if importlib.util.find_spec(framework) is None:
+        raise BackendUnavailable(
+            f"backend {name!r} needs {framework}, which is not installed: "
+            f"pip install 'handrnn[{extra}]'"
+        )
+    oracles: list[Oracle] = importlib.import_module(module).oracles()
+    return oracles
+
+
+def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues] | None]:
+    """Each case's per-segment reference, float64, following its chain of initial states.
+
+    Segment k of a case starts from zeros (start z or r), from the case's set_state
+    array (s), or from the reference's own final h of segment k-1 (c). Returns None
+    for cases the oracle does not support.
+    """
+    results: list[list[SegmentValues] | None] = [[] if oracle.supports(c) else None for c in cases]
+    data = [c.data() if r is not None else None for c, r in zip(cases, results)]
+    depth = max((len(c.segments) for c in cases), default=0)
+    for k in range(depth):
+        idx, jobs = [], []
+        for i, (case, d) in enumerate(zip(cases, data)):
+            res = results[i]
+            if d is None or res is None or k >= len(case.segments):
+                continue
+            seg, sd = case.segments[k], d.segments[k]
+            if seg.start == "c" and case.stateful:
+                h0 = res[k - 1].h
+            elif seg.start == "s" and case.stateful:
+                assert sd.h_set is not None
+                h0 = sd.h_set.astype(np.float64)
+            else:
+                h0 = np.zeros((case.N, case.H))
+            f64 = np.float64
+            jobs.append(SegmentJob(d.Wx.astype(f64), d.Wh.astype(f64), d.b.astype(f64), h0,
+                                   sd.xs.astype(f64), tuple(x.astype(f64) for x in sd.dhs)))  # fmt: skip
+            idx.append(i)
+        for i, values in zip(idx, oracle.run(jobs)):
+            res = results[i]
+            assert res is not None
+            res.append(values)
+    return results

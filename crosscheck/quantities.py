@@ -1,0 +1,56 @@
+"""The quantities compared, their names, and the containers that hold them.
+
+One forward gives hs and h; each backward gives dxs, dWx, dWh, db and dh.
+The layer's observed values and every oracle's reference use these same containers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
+
+Array = NDArray[Any]
+
+FORWARD_QUANTITIES = ("hs", "h")
+BACKWARD_QUANTITIES = ("dxs", "dWx", "dWh", "db", "dh")
+QUANTITIES = FORWARD_QUANTITIES + BACKWARD_QUANTITIES
+# Quantities with a time axis (axis 1), for "first bad time step".
+TIME_INDEXED = frozenset({"hs", "dxs"})
+# What each quantity is, for people reading a report.
+MEANING = {
+    "hs": "hidden states returned by forward, (N, T, H)",
+    "h": "layer.h after forward: the final hidden state, (N, H)",
+    "dxs": "gradient returned by backward w.r.t. xs, (N, T, D)",
+    "dWx": "grads[0]: gradient w.r.t. Wx summed over steps, (D, H)",
+    "dWh": "grads[1]: gradient w.r.t. Wh summed over steps, (H, H)",
+    "db": "grads[2]: gradient w.r.t. b summed over steps, (H,)",
+    "dh": "layer.dh after backward: gradient w.r.t. the segment's initial state, (N, H)",
+}
+
+
+@dataclass(frozen=True)
+class Grads:
+    """What one backward(dhs) produced: dxs (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh (N, H)."""
+
+    dxs: Array
+    dWx: Array
+    dWh: Array
+    db: Array
+    dh: Array
+
+
+@dataclass(frozen=True)
+class SegmentValues:
+    """One segment: forward's hs (N, T, H) and h (N, H), then one Grads per backward call."""
+
+    hs: Array
+    h: Array
+    backward: tuple[Grads, ...]
+
+    def get(self, quantity: str, call: int = 0) -> Array:
+        """The value of `quantity`; backward quantities come from backward call `call`."""
+        if quantity in FORWARD_QUANTITIES:
+            return getattr(self, quantity)  # type: ignore[no-any-return]
+        return getattr(self.backward[call], quantity)  # type: ignore[no-any-return]

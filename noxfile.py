@@ -1,0 +1,70 @@
+"""Sessions: `nox` runs tests, lint and typecheck; `nox -s verify` is the main job.
+
+Sessions that need PyTorch use pip (nox's default backend) with the pinned CPU build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+
+PY = "3.11"  # the Python that the pinned CPU torch build exists for
+COMPAT_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+FRAMEWORKS = ".[test,frameworks,plot]"
+
+
+@nox.session(python=PY)
+def tests(session: nox.Session) -> None:
+    """The test suite: handrnn, crosscheck and every oracle. Pass pytest args after --."""
+    session.install("-e", FRAMEWORKS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PY)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PY)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over handrnn and crosscheck."""
+    session.install("-e", ".[test]", "mypy>=1.10")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=COMPAT_PYTHONS, default=False)
+@nox.parametrize("numpy", ["1.26", "2"])
+def compat(session: nox.Session, numpy: str) -> None:
+    """The NumPy-only tests across Python 3.10-3.13 and NumPy 1.26 / 2.x."""
+    if numpy == "1.26" and session.python == "3.13":
+        session.skip("NumPy 1.26 has no build for Python 3.13")
+    session.install(".[test]", f"numpy=={numpy}.*")
+    session.run("pytest", "-m", "not jax and not torch", *session.posargs)
+
+
+@nox.session(python=PY, default=False)
+def verify(session: nox.Session) -> None:
+    """The main job: handrnn against JAX and both PyTorch oracles, both dtypes."""
+    session.install("-e", FRAMEWORKS)
+    session.run("python", "-m", "crosscheck", *(session.posargs or ["--cases", "240"]))
+
+
+@nox.session(python=PY, default=False)
+def soak(session: nox.Session) -> None:
+    """10,000 random cases of handrnn: zero false alarms, largest error / threshold."""
+    session.install("-e", FRAMEWORKS)
+    args = session.posargs or ["--cases", "10000", "--backend", "jax", "--backend", "torch"]
+    session.run("python", "-m", "crosscheck", *args)
+
+
+@nox.session(python=PY, default=False)
+def bench(session: nox.Session) -> None:
+    """Speed and memory table: handrnn vs the book's way, torch.nn.RNN and a JAX scan."""
+    session.install("-e", ".[frameworks]")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
