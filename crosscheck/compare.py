@@ -1,0 +1,74 @@
+"""The one tolerance model, and the error of an observed quantity against its reference.
+
+Error is measured relative to the reference quantity's scale:
+
+    error = max |observed - reference| / max(max |reference|, FLOOR)
+
+and a quantity passes when error <= threshold, where
+
+    threshold = max(RTOL[dtype] * sqrt(steps), 4 * oracle.accuracy)
+
+`steps` is how many recurrent steps the hidden state has gone through since it last
+started fresh (a stateful chain keeps counting across segments): rounding errors
+grow with it. FLOOR keeps a vanishing reference (a gradient that has decayed to
+1e-30 through many tanh steps) from turning harmless rounding into a huge relative
+error. The constants are set from a 10,000-case soak of handrnn (see README).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crosscheck.quantities import TIME_INDEXED
+
+Array = NDArray[Any]
+
+RTOL = {"float32": 2e-5, "float64": 1e-12}
+FLOOR = 1e-3
+
+
+def threshold(dtype: str, steps: int, oracle_accuracy: float = 0.0) -> float:
+    """The largest relative error accepted for a layer computing in `dtype` over `steps` steps."""
+    return max(RTOL[dtype] * math.sqrt(max(steps, 1)), 4.0 * oracle_accuracy)
+
+
+def agreement_threshold(accuracy_a: float, accuracy_b: float) -> float:
+    """How far two float64 oracles may differ before the report blames them, not the layer."""
+    return 4.0 * max(accuracy_a, accuracy_b, RTOL["float64"])
+
+
+@dataclass(frozen=True)
+class Error:
+    """error: relative error as above (inf if the layer gave NaN/inf where the reference is finite);
+    per_step: the same per time step for hs and dxs (else None); worst: the index of the worst entry."""
+
+    error: float
+    per_step: Array | None
+    worst: tuple[int, ...]
+
+    def first_bad_step(self, limit: float) -> int | None:
+        if self.per_step is None:
+            return None
+        bad = np.flatnonzero(~(self.per_step <= limit))
+        return int(bad[0]) if bad.size else None
+
+
+def scale(reference: Array) -> float:
+    return max(float(np.max(np.abs(reference), initial=0.0)), FLOOR)
+
+
+def relative_error(quantity: str, observed: Array, reference: Array) -> Error:
+    """observed and reference of the same shape; observed in any float dtype, reference float64."""
+    diff = np.abs(observed.astype(np.float64) - reference)
+    diff[np.isnan(diff)] = np.inf  # NaN never passes
+    rel = diff / scale(reference)
+    worst = np.unravel_index(int(np.argmax(rel)), rel.shape) if rel.size else ()
+    per_step = None
+    if quantity in TIME_INDEXED:
+        per_step = rel.max(axis=(0, 2))
+    return Error(float(rel.max(initial=0.0)), per_step, tuple(int(i) for i in worst))

@@ -1,0 +1,208 @@
+"""Drive any protocol-following layer through a case exactly as a training loop would.
+
+`drive(factory, case)` builds the layer with `factory(Wx, Wh, b, stateful=...)`,
+runs each segment (set_state / reset_state, forward, one or two backward calls),
+copies everything the layer returns and records protocol problems: exceptions,
+wrong shapes or dtypes, mutated inputs, returned arrays that change later, arrays
+that alias each other, params or grads that lose their identity. It knows nothing
+of frameworks or tolerances.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crosscheck.cases import Case
+from crosscheck.quantities import Grads, SegmentValues
+
+Array = NDArray[Any]
+LayerFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the layer did wrong that needs no reference to see.
+
+    kind: "exception", "shape", "dtype" or "protocol"; quantity: the quantity or
+    object concerned ("hs", "dWx", "xs", "params", ...); call: the backward call
+    index, or None for the constructor, set_state, reset_state and forward.
+    """
+
+    kind: str
+    quantity: str
+    segment: int
+    call: int | None
+    message: str
+
+
+@dataclass
+class Observed:
+    """What the layer produced, per completed segment, and the problems seen on the way."""
+
+    segments: list[SegmentValues] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # Segment k's backward calls that completed before the case stopped early.
+    partial: list[Grads] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    """The case cannot go on (the layer raised, or returned something unusable)."""
+
+
+class _Driver:
+    def __init__(self, factory: LayerFactory, case: Case) -> None:
+        self.factory, self.case = factory, case
+        self.out = Observed()
+        self.segment = 0
+        # (quantity, label, the array the layer saw or returned, a pristine copy):
+        # checked after every call.
+        self.watched: list[tuple[str, str, Array, Array]] = []
+
+    def problem(self, kind: str, quantity: str, message: str, call: int | None = None) -> None:
+        self.out.problems.append(Problem(kind, quantity, self.segment, call, message))
+
+    def call(self, what: str, fn: Callable[[], Any], call: int | None = None) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            self.problem("exception", what, _describe_exception(what, exc), call)
+            raise _Stop from exc
+
+    def check_array(
+        self, label: str, value: Any, shape: tuple[int, ...], call: int | None = None
+    ) -> Array:
+        """A copy of `value` after checking it is an ndarray of `shape` in the case dtype."""
+        c = self.case
+        if not isinstance(value, np.ndarray):
+            self.problem("shape", label, f"{label} is {type(value).__name__}, expected an ndarray of shape {shape}", call)
+            raise _Stop
+        if value.shape != shape:
+            self.problem("shape", label, f"{label} has shape {value.shape}, expected {shape}", call)
+            raise _Stop
+        if value.dtype != np.dtype(c.dtype):
+            hint = "; is the dtype hard-coded, e.g. dtype='f'?" if value.dtype == np.float32 else ""
+            self.problem(
+                "dtype", label,
+                f"{label} came back {value.dtype} for {c.dtype} parameters (computation and "
+                f"outputs should use the parameters' dtype{hint})",
+                call,
+            )  # fmt: skip
+            raise _Stop
+        return value.copy()
+
+    def check_inputs(self, call: int | None) -> None:
+        """The layer must not have changed the caller's arrays, nor ones it returned."""
+        still = []
+        for quantity, label, arr, pristine in self.watched:
+            if np.array_equal(arr, pristine, equal_nan=True):
+                still.append((quantity, label, arr, pristine))
+            else:
+                self.problem("protocol", quantity, f"{label} was changed by the layer", call)
+        self.watched = still
+
+    def run(self) -> Observed:
+        try:
+            self._run()
+        except _Stop:
+            pass
+        return self.out
+
+    def _run(self) -> None:
+        c = self.case
+        data = c.data()
+        params = [data.Wx.copy(), data.Wh.copy(), data.b.copy()]
+        originals = [p.copy() for p in params]
+        layer = self.call("constructor", lambda: self.factory(*params, stateful=c.stateful))
+        got_params = getattr(layer, "params", None)
+        if not isinstance(got_params, list) or len(got_params) != 3 or any(
+            g is not p for g, p in zip(got_params, params)
+        ):
+            self.problem("protocol", "params",
+                         "layer.params is not [Wx, Wh, b] holding the very arrays passed to the "
+                         "constructor: an optimizer updating them in place would not reach the layer")  # fmt: skip
+        grads = getattr(layer, "grads", None)
+        first_grads = list(grads) if isinstance(grads, list) else None
+        if first_grads is None or len(first_grads) != 3:
+            self.problem("protocol", "grads", "layer.grads is not a list of three arrays [dWx, dWh, db]")
+            raise _Stop
+        N, H, D = c.N, c.H, c.D
+
+        for k, (seg, sd) in enumerate(zip(c.segments, data.segments)):
+            self.segment = k
+            self.out.partial = []
+            if seg.start == "s":
+                assert sd.h_set is not None
+                h_in = sd.h_set.copy()
+                self.watched.append(("h_set", "the array given to set_state", h_in, sd.h_set))
+                self.call("set_state", lambda: layer.set_state(h_in))
+            elif seg.start == "r":
+                self.call("reset_state", lambda: layer.reset_state())
+
+            xs_in = sd.xs.copy()
+            hs_ret = self.call("forward", lambda: layer.forward(xs_in))
+            hs = self.check_array("hs", hs_ret, (N, seg.T, H))
+            h_attr = getattr(layer, "h", None)
+            h = self.check_array("h", h_attr, (N, H))
+            if np.shares_memory(hs_ret, h_attr):
+                self.problem("protocol", "h", "layer.h shares memory with the returned hs")
+            self.watched.append(("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs))
+            self.check_inputs(None)
+            if seg.scribble:
+                # A caller may reuse the returned array; backward must not depend on it.
+                hs_ret[...] = np.nan
+            else:
+                self.watched.append(("hs", f"the hs returned by forward in segment {k}", hs_ret, hs))
+
+            for j, dhs in enumerate(sd.dhs):
+                dhs_in = dhs.copy()
+                dxs_ret = self.call("backward", lambda d=dhs_in: layer.backward(d), j)  # type: ignore[misc]
+                dxs = self.check_array("dxs", dxs_ret, (N, seg.T, D), j)
+                now = getattr(layer, "grads", None)
+                if not isinstance(now, list) or len(now) != 3 or any(
+                    a is not b for a, b in zip(now, first_grads)
+                ):
+                    self.problem("protocol", "grads",
+                                 "layer.grads no longer holds the arrays it held after construction: "
+                                 "grads must be overwritten in place (an optimizer may keep references)",
+                                 j)  # fmt: skip
+                    now = now if isinstance(now, list) and len(now) == 3 else first_grads
+                dWx = self.check_array("dWx", now[0], (D, H), j)
+                dWh = self.check_array("dWh", now[1], (H, H), j)
+                db = self.check_array("db", now[2], (H,), j)
+                dh_attr = getattr(layer, "dh", None)
+                dh = self.check_array("dh", dh_attr, (N, H), j)
+                if np.shares_memory(dxs_ret, dh_attr):
+                    self.problem("protocol", "dh", "layer.dh shares memory with the returned dxs", j)
+                self.watched.append(("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs))
+                self.watched.append(("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs))
+                self.check_inputs(j)
+                self.out.partial.append(Grads(dxs, dWx, dWh, db, dh))
+
+            for name, p, orig in zip(("Wx", "Wh", "b"), params, originals):
+                if not np.array_equal(p, orig):
+                    self.problem("protocol", "params", f"the layer changed its parameter {name} in place")
+                    raise _Stop
+            self.out.segments.append(SegmentValues(hs, h, tuple(self.out.partial)))
+            self.out.partial = []
+
+
+def _describe_exception(what: str, exc: BaseException) -> str:
+    """'forward raised ValueError: msg (at mymodule.py:42)' — the innermost frame in user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    for fr in reversed(frames):
+        if "/crosscheck/" not in fr.filename.replace("\\", "/") and "numpy" not in fr.filename:
+            where = f" (at {fr.filename}:{fr.lineno}: {(fr.line or '').strip()})"
+            break
+    return f"{what} raised {type(exc).__name__}: {exc}{where}"
+
+
+def drive(factory: LayerFactory, case: Case) -> Observed:
+    """Run a fresh layer from `factory` through `case`; never raises for the layer's faults."""
+    return _Driver(factory, case).run()

@@ -1,0 +1,150 @@
+"""Turn a Report into what people and machines read: a text verdict and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from crosscheck import compare
+from crosscheck.quantities import QUANTITIES
+from crosscheck.report import Failure, Report
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _fmt_ratio(ratio: float) -> str:
+    if ratio != ratio or ratio == float("inf"):
+        return "inf"
+    return f"{ratio:.2f}" if ratio < 100 else f"{ratio:.1e}"
+
+
+def summary_table(report: Report) -> str:
+    """backend x quantity: worst error / threshold ('-' where nothing was compared)."""
+    width = max([len(b) for b in report.backends] + [12])
+    lines = [" " * width + "  " + "".join(f"{q:>10}" for q in QUANTITIES) + "     cases"]
+    for b in report.backends:
+        row = f"{b:<{width}}  "
+        for q in QUANTITIES:
+            cell = report.cells.get((b, q))
+            if cell is None or not cell.checked:
+                row += f"{'-':>10}"
+            else:
+                mark = "" if cell.ratio <= 1 else " X"
+                row += f"{_fmt_ratio(cell.ratio) + mark:>10}"
+        lines.append(row + f"{report.checked.get(b, 0):>10}")
+    lines.append(
+        "cells: worst error / threshold over all cases (pass <= 1, X = fail); "
+        f"threshold = max({compare.RTOL['float32']:g} (float32) or {compare.RTOL['float64']:g} "
+        "(float64) x sqrt(steps), 4 x oracle accuracy)"
+    )
+    return "\n".join(lines)
+
+
+def _dtype_counts(report: Report) -> str:
+    counts = Counter(c.dtype for c in report.cases)
+    return ", ".join(f"{n} {dt}" for dt, n in sorted(counts.items()))
+
+
+def verdict(report: Report) -> str:
+    """The one-line verdict, as --quiet prints it."""
+    n = len(report.cases)
+    if report.failures:
+        bad = len(report.failing_case_ids)
+        names = ", ".join(report.failures_by_quantity())
+        return f"FAIL: {report.layer} is wrong on {bad} of {n} cases ({names})"
+    if report.disagreements:
+        cases = len({d.case_id for d in report.disagreements})
+        return (
+            f"INCONCLUSIVE: the oracles disagree with each other on {cases} of {n} cases; "
+            "the layer is not blamed (please report this as a crosscheck bug)"
+        )
+    return f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all {n} cases"
+
+
+def _failure_line(f: Failure) -> str:
+    where = f"segment {f.segment}" + ("" if f.call is None else f", backward call {f.call}")
+    if f.kind == "mismatch":
+        assert f.error is not None and f.threshold is not None
+        step = "" if f.first_bad_step is None else f", first bad time step t={f.first_bad_step}"
+        return (
+            f"{f.quantity:>4}: worst error {f.error:.3g} vs threshold {f.threshold:.3g} "
+            f"(x{_fmt_ratio(f.error / f.threshold)}) against {f.backend}; first seen in case "
+            f"{f.case_id}, {where}{step}"
+        )
+    return f"{f.quantity:>4}: {f.kind}: {f.message} (case {f.case_id}, {where})"
+
+
+def failure_details(report: Report) -> str:
+    """Per failing quantity: the worst error and where it first went wrong; then one reproducer."""
+    lines = []
+    for _, group in report.failures_by_quantity().items():
+        first_case = next(cid for cid in report.failing_case_ids if any(f.case_id == cid for f in group))
+        first = next(f for f in group if f.case_id == first_case)
+        worst = max(group, key=lambda f: (f.error or 0) / (f.threshold or 1))
+        if first.kind == "mismatch":
+            first = Failure(**{**first.__dict__, "error": worst.error, "threshold": worst.threshold})
+        lines.append("  " + _failure_line(first))
+    first_failure = next(f for f in report.failures if f.case_id == report.failing_case_ids[0])
+    lines.append("Rerun the first failing case alone:")
+    lines.append("  " + first_failure.reproducer)
+    return "\n".join(lines)
+
+
+def render_text(report: Report) -> str:
+    head = (
+        f"crosscheck {report.layer}: {len(report.cases)} cases ({_dtype_counts(report)}), "
+        f"seed {report.seed}, {report.elapsed:.1f} s"
+    )
+    parts = [head, "", summary_table(report), ""]
+    if report.failures:
+        parts.append(f"{len(report.failures)} problems in {len(report.failing_case_ids)} cases:")
+        parts.append(failure_details(report))
+        parts.append("")
+    if report.disagreements:
+        d = report.disagreements[0]
+        parts.append(
+            f"Oracles {d.oracles[0]} and {d.oracles[1]} disagree on {d.quantity} "
+            f"(error {d.error:.3g} > {d.threshold:.3g}) in case {d.case_id}, segment {d.segment}: "
+            f"{len({x.case_id for x in report.disagreements})} cases were not judged."
+        )
+        parts.append("")
+    parts.append(verdict(report))
+    return "\n".join(parts)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The documented, stable JSON form (see README, 'JSON output')."""
+
+    def num(x: float | None) -> float | str | None:
+        if x is None or x == x and abs(x) != float("inf"):
+            return x
+        return str(x)
+
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "verdict": "pass" if report.ok else ("fail" if report.failures else "inconclusive"),
+        "ok": report.ok,
+        "exit_code": report.exit_code,
+        "layer": report.layer,
+        "seed": report.seed,
+        "cases": len(report.cases),
+        "elapsed_s": round(report.elapsed, 3),
+        "backends": [{"name": b, "cases_checked": report.checked.get(b, 0)} for b in report.backends],
+        "summary": [
+            {
+                "backend": b, "quantity": q, "worst_error": num(c.error),
+                "threshold": c.threshold, "ratio": num(c.ratio), "ok": c.ratio <= 1,
+                "case": c.case_id, "compared": c.checked,
+            }
+            for (b, q), c in report.cells.items()
+        ],  # fmt: skip
+        "failures": [
+            {**f.__dict__, "error": num(f.error)} for f in report.failures
+        ],
+        "disagreements": [d.__dict__ for d in report.disagreements],
+    }
+
+
+def dump_json(report: Report) -> str:
+    return json.dumps(to_json(report), indent=2)
