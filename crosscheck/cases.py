@@ -33,9 +33,19 @@ _DTYPE_CODES = {"float32": "f32", "float64": "f64"}
 # Shapes come from a pool so that compiled oracles are reused across cases.
 # (N, D, H) and the sequence lengths cover 1s, D == H, D != H and T up to 64.
 NDH_POOL: tuple[tuple[int, int, int], ...] = (
-    (1, 1, 1), (1, 3, 2), (2, 1, 3), (2, 4, 4), (3, 2, 5), (1, 6, 6),
-    (4, 5, 3), (2, 8, 8), (5, 3, 7), (3, 7, 4), (8, 4, 6), (6, 10, 10),
-)  # fmt: skip
+    (1, 1, 1),
+    (1, 3, 2),
+    (2, 1, 3),
+    (2, 4, 4),
+    (3, 2, 5),
+    (1, 6, 6),
+    (4, 5, 3),
+    (2, 8, 8),
+    (5, 3, 7),
+    (3, 7, 4),
+    (8, 4, 6),
+    (6, 10, 10),
+)
 T_POOL: tuple[int, ...] = (1, 2, 3, 5, 8, 16, 33, 64)
 
 
@@ -49,12 +59,13 @@ class Segment:
     scribble: bool = False
 
     def token(self) -> str:
-        return f"{self.T}{self.start}{'2' if self.backwards == 2 else ''}{'*' if self.scribble else ''}"
+        twice = "2" if self.backwards == 2 else ""
+        return f"{self.T}{self.start}{twice}{'*' if self.scribble else ''}"
 
 
 @dataclass(frozen=True)
 class SegmentData:
-    """xs: (N, T, D); h_set: (N, H) for a `set_state` segment, else None; dhs: one (N, T, H) per backward."""
+    """xs: (N, T, D); h_set: (N, H) if the segment calls set_state; dhs: (N, T, H) per backward."""
 
     xs: Array
     h_set: Array | None
@@ -87,11 +98,23 @@ class Case:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        sizes = (self.N, self.D, self.H, self.seed, *(s.T for s in self.segments))
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in sizes):
+            raise ValueError(f"N, D, H, T and seed must be integers, got {sizes}")
         if min(self.N, self.D, self.H) < 1 or not self.segments:
             raise ValueError("a case needs N, D, H >= 1 and at least one segment")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         for k, seg in enumerate(self.segments):
             if seg.T < 1 or seg.backwards not in (1, 2):
                 raise ValueError(f"segment {k}: T must be >= 1 and backwards 1 or 2")
+            if seg.start not in ("z", "c", "s", "r"):
+                raise ValueError(f"segment {k}: start must be z, c, s or r, got {seg.start!r}")
+            if self.stateful and k > 0 and seg.start == "z":
+                raise ValueError(
+                    f"segment {k}: a stateful case starts from zeros only in segment 0 "
+                    "(use r to call reset_state)"
+                )
             if not self.stateful and seg.start != "z":
                 raise ValueError(f"segment {k}: a stateless case starts every segment from zeros")
             if k == 0 and seg.start in ("c", "r"):
@@ -115,7 +138,7 @@ class Case:
         return sum(s.T for s in self.segments)
 
     def chain_steps(self, k: int) -> int:
-        """Steps the hidden state has run through by the end of segment k since it last started fresh."""
+        """Steps the hidden state has taken by the end of segment k since it last restarted."""
         steps = 0
         for seg in self.segments[: k + 1]:
             steps = seg.T + (steps if seg.start == "c" else 0)
@@ -130,23 +153,33 @@ class Case:
             xs = rng.normal(0.0, x_scale, size=(self.N, seg.T, self.D))
             h_set = rng.uniform(-0.9, 0.9, size=(self.N, self.H)) if seg.start == "s" else None
             dhs = tuple(rng.normal(size=(self.N, seg.T, self.H)) for _ in range(seg.backwards))
-            segs.append(SegmentData(self._cast(xs), None if h_set is None else self._cast(h_set),
-                                    tuple(self._cast(d) for d in dhs)))  # fmt: skip
+            segs.append(
+                SegmentData(
+                    self._cast(xs),
+                    None if h_set is None else self._cast(h_set),
+                    tuple(self._cast(d) for d in dhs),
+                )
+            )
         return CaseData(self._cast(Wx), self._cast(Wh), self._cast(b), tuple(segs))
 
     def _cast(self, a: Array) -> Array:
         return np.ascontiguousarray(a, dtype=self.dtype)
 
 
-def _weights(rng: np.random.Generator, regime: str, D: int, H: int) -> tuple[Array, Array, Array, float]:
+def _weights(
+    rng: np.random.Generator, regime: str, D: int, H: int
+) -> tuple[Array, Array, Array, float]:
     """Wx, Wh, b and the input scale for a regime."""
     if regime == "exploding":
         # Wh a scaled orthogonal matrix: gradients grow backwards through time.
         q, r = np.linalg.qr(rng.normal(size=(H, H)))
         Wh = 1.25 * q * np.sign(np.diag(r))
         return rng.normal(0, 0.3 / np.sqrt(D), (D, H)), Wh, np.zeros(H), 0.5
-    gains = {"small": (0.1, 0.1, 0.1, 1.0), "moderate": (1.0, 0.8, 0.2, 1.0),
-             "saturating": (3.0, 1.0, 1.0, 1.5)}  # fmt: skip
+    gains = {
+        "small": (0.1, 0.1, 0.1, 1.0),
+        "moderate": (1.0, 0.8, 0.2, 1.0),
+        "saturating": (3.0, 1.0, 1.0, 1.5),
+    }
     gx, gh, gb, x_scale = gains[regime]
     Wx = rng.normal(0, gx / np.sqrt(D), (D, H))
     Wh = rng.normal(0, gh / np.sqrt(H), (H, H))
@@ -167,9 +200,14 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
         elif k == 0:
             start = "s" if rng.random() < 0.3 else "z"
         else:
-            start = ("c", "c", "c", "s", "r")[rng.integers(5)]  # type: ignore[assignment]
+            start = ("c", "c", "c", "s", "r")[rng.integers(5)]
         segments.append(
-            Segment(T, start, backwards=2 if rng.random() < 0.25 else 1, scribble=bool(rng.random() < 0.2))
+            Segment(
+                T,
+                start,
+                backwards=2 if rng.random() < 0.25 else 1,
+                scribble=bool(rng.random() < 0.2),
+            )
         )
     return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
 
@@ -179,7 +217,9 @@ def generate_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) ->
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dt!r}")
-    return [draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)]) for i in range(count)]
+    return [
+        draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)]) for i in range(count)
+    ]
 
 
 _CASE_RE = re.compile(
@@ -203,5 +243,13 @@ def parse_case(text: str) -> Case:
             raise ValueError(f"bad segment {tok!r} in case id (expected e.g. 7z, 7c2, 7s*)")
         segments.append(Segment(int(s["T"]), s["start"], 2 if s["two"] else 1, bool(s["star"])))  # type: ignore[arg-type]
     dtype = {v: k for k, v in _DTYPE_CODES.items()}[m["dtype"]]
-    return Case(dtype, int(m["N"]), int(m["D"]), int(m["H"]), m["regime"],
-                m["mode"] == "stateful", tuple(segments), int(m["seed"]))  # fmt: skip
+    return Case(
+        dtype,
+        int(m["N"]),
+        int(m["D"]),
+        int(m["H"]),
+        m["regime"],
+        m["mode"] == "stateful",
+        tuple(segments),
+        int(m["seed"]),
+    )

@@ -35,18 +35,39 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m crosscheck",
         description="Check a hand-written TimeRNN against JAX, PyTorch and finite differences.",
     )
-    p.add_argument("--layer", default="handrnn:TimeRNN", metavar="MODULE:ATTR",
-                   help="the layer class, built as ATTR(Wx, Wh, b, stateful=...); MODULE is "
-                   "importable from the current directory (default: handrnn:TimeRNN)")  # fmt: skip
-    p.add_argument("--backend", action="append", choices=list(BACKENDS),
-                   help="an oracle backend (repeatable); default: every installed one")  # fmt: skip
-    p.add_argument("--cases", type=int, default=DEFAULT_CASES, metavar="N",
-                   help=f"how many random cases (default {DEFAULT_CASES})")  # fmt: skip
+    p.add_argument(
+        "--layer",
+        default="handrnn:TimeRNN",
+        metavar="MODULE:ATTR",
+        help="the layer class, built as ATTR(Wx, Wh, b, stateful=...); MODULE is "
+        "importable from the current directory (default: handrnn:TimeRNN)",
+    )
+    p.add_argument(
+        "--backend",
+        action="append",
+        choices=list(BACKENDS),
+        help="an oracle backend (repeatable); default: every installed one",
+    )
+    p.add_argument(
+        "--cases",
+        type=int,
+        default=DEFAULT_CASES,
+        metavar="N",
+        help=f"how many random cases (default {DEFAULT_CASES})",
+    )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="generator seed (default 0)")
-    p.add_argument("--dtype", action="append", choices=list(DTYPES),
-                   help="a dtype to test (repeatable); default both")  # fmt: skip
-    p.add_argument("--case", action="append", metavar="ID",
-                   help="run exactly this case (repeatable), as printed in a report")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        action="append",
+        choices=list(DTYPES),
+        help="a dtype to test (repeatable); default both",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        metavar="ID",
+        help="run exactly this case (repeatable), as printed in a report",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -57,7 +78,9 @@ def load_layer(spec: str) -> Any:
     """'module:Attr' -> the object; UsageError with one clear line otherwise."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UsageError(f"--layer must look like MODULE:ATTR (e.g. mymodule:TimeRNN), got {spec!r}")
+        raise UsageError(
+            f"--layer must look like MODULE:ATTR (e.g. mymodule:TimeRNN), got {spec!r}"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -77,7 +100,9 @@ def load_layer(spec: str) -> Any:
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UsageError(f"{spec} is not callable: it must build a layer as {attr}(Wx, Wh, b, stateful=...)")
+        raise UsageError(
+            f"{spec} is not callable: it must build a layer as {attr}(Wx, Wh, b, stateful=...)"
+        )
     return obj
 
 
@@ -113,8 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar = ProgressBar(sys.stderr)
         show = sys.stderr.isatty() and not args.quiet and not args.no_progress
         try:
-            report = verify(layer, cases=cases, seed=args.seed, dtypes=args.dtype or DTYPES,
-                            backends=args.backend, spec=args.layer, progress=bar if show else None)  # fmt: skip
+            report = verify(
+                layer,
+                cases=cases,
+                seed=args.seed,
+                dtypes=args.dtype or DTYPES,
+                backends=args.backend,
+                spec=args.layer,
+                progress=bar if show else None,
+            )
         finally:
             bar.close()
     except (UsageError, BackendUnavailable) as exc:

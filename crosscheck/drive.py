@@ -10,6 +10,7 @@ of frameworks or tolerances.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,11 +68,16 @@ class _Driver:
     def problem(self, kind: str, quantity: str, message: str, call: int | None = None) -> None:
         self.out.problems.append(Problem(kind, quantity, self.segment, call, message))
 
-    def call(self, what: str, fn: Callable[[], Any], call: int | None = None) -> Any:
+    def call(self, layer: Any, method: str, *args: Any, call: int | None = None) -> Any:
+        """layer.method(*args), recording an exception as the layer's problem and stopping."""
+        fn = getattr(layer, method, None)
+        if not callable(fn):
+            self.problem("protocol", method, f"the layer has no method {method}()", call)
+            raise _Stop
         try:
-            return fn()
+            return fn(*args)
         except Exception as exc:
-            self.problem("exception", what, _describe_exception(what, exc), call)
+            self.problem("exception", method, _describe_exception(method, exc), call)
             raise _Stop from exc
 
     def check_array(
@@ -80,7 +86,12 @@ class _Driver:
         """A copy of `value` after checking it is an ndarray of `shape` in the case dtype."""
         c = self.case
         if not isinstance(value, np.ndarray):
-            self.problem("shape", label, f"{label} is {type(value).__name__}, expected an ndarray of shape {shape}", call)
+            self.problem(
+                "shape",
+                label,
+                f"{label} is {type(value).__name__}, expected an ndarray of shape {shape}",
+                call,
+            )
             raise _Stop
         if value.shape != shape:
             self.problem("shape", label, f"{label} has shape {value.shape}, expected {shape}", call)
@@ -88,13 +99,15 @@ class _Driver:
         if value.dtype != np.dtype(c.dtype):
             hint = "; is the dtype hard-coded, e.g. dtype='f'?" if value.dtype == np.float32 else ""
             self.problem(
-                "dtype", label,
+                "dtype",
+                label,
                 f"{label} came back {value.dtype} for {c.dtype} parameters (computation and "
                 f"outputs should use the parameters' dtype{hint})",
                 call,
-            )  # fmt: skip
+            )
             raise _Stop
-        return value.copy()
+        copy: Array = value.copy()
+        return copy
 
     def check_inputs(self, call: int | None) -> None:
         """The layer must not have changed the caller's arrays, nor ones it returned."""
@@ -107,10 +120,8 @@ class _Driver:
         self.watched = still
 
     def run(self) -> Observed:
-        try:
+        with contextlib.suppress(_Stop):
             self._run()
-        except _Stop:
-            pass
         return self.out
 
     def _run(self) -> None:
@@ -118,18 +129,29 @@ class _Driver:
         data = c.data()
         params = [data.Wx.copy(), data.Wh.copy(), data.b.copy()]
         originals = [p.copy() for p in params]
-        layer = self.call("constructor", lambda: self.factory(*params, stateful=c.stateful))
+        try:
+            layer = self.factory(*params, stateful=c.stateful)
+        except Exception as exc:
+            self.problem("exception", "constructor", _describe_exception("the constructor", exc))
+            raise _Stop from exc
         got_params = getattr(layer, "params", None)
-        if not isinstance(got_params, list) or len(got_params) != 3 or any(
-            g is not p for g, p in zip(got_params, params)
+        if (
+            not isinstance(got_params, list)
+            or len(got_params) != 3
+            or any(g is not p for g, p in zip(got_params, params))
         ):
-            self.problem("protocol", "params",
-                         "layer.params is not [Wx, Wh, b] holding the very arrays passed to the "
-                         "constructor: an optimizer updating them in place would not reach the layer")  # fmt: skip
+            self.problem(
+                "protocol",
+                "params",
+                "layer.params is not [Wx, Wh, b] holding the very arrays passed to the "
+                "constructor: an optimizer updating them in place would not reach the layer",
+            )
         grads = getattr(layer, "grads", None)
         first_grads = list(grads) if isinstance(grads, list) else None
         if first_grads is None or len(first_grads) != 3:
-            self.problem("protocol", "grads", "layer.grads is not a list of three arrays [dWx, dWh, db]")
+            self.problem(
+                "protocol", "grads", "layer.grads is not a list of three arrays [dWx, dWh, db]"
+            )
             raise _Stop
         N, H, D = c.N, c.H, c.D
 
@@ -140,12 +162,12 @@ class _Driver:
                 assert sd.h_set is not None
                 h_in = sd.h_set.copy()
                 self.watched.append(("h_set", "the array given to set_state", h_in, sd.h_set))
-                self.call("set_state", lambda: layer.set_state(h_in))
+                self.call(layer, "set_state", h_in)
             elif seg.start == "r":
-                self.call("reset_state", lambda: layer.reset_state())
+                self.call(layer, "reset_state")
 
             xs_in = sd.xs.copy()
-            hs_ret = self.call("forward", lambda: layer.forward(xs_in))
+            hs_ret = self.call(layer, "forward", xs_in)
             hs = self.check_array("hs", hs_ret, (N, seg.T, H))
             h_attr = getattr(layer, "h", None)
             h = self.check_array("h", h_attr, (N, H))
@@ -153,24 +175,38 @@ class _Driver:
                 self.problem("protocol", "h", "layer.h shares memory with the returned hs")
             self.watched.append(("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs))
             self.check_inputs(None)
-            if seg.scribble:
+            if seg.scribble and not hs_ret.flags.writeable:
+                self.problem(
+                    "protocol",
+                    "hs",
+                    "forward returned a read-only hs: a caller that "
+                    "writes into the returned array in place would crash",
+                )
+            elif seg.scribble:
                 # A caller may reuse the returned array; backward must not depend on it.
                 hs_ret[...] = np.nan
             else:
-                self.watched.append(("hs", f"the hs returned by forward in segment {k}", hs_ret, hs))
+                self.watched.append(
+                    ("hs", f"the hs returned by forward in segment {k}", hs_ret, hs)
+                )
 
             for j, dhs in enumerate(sd.dhs):
                 dhs_in = dhs.copy()
-                dxs_ret = self.call("backward", lambda d=dhs_in: layer.backward(d), j)  # type: ignore[misc]
+                dxs_ret = self.call(layer, "backward", dhs_in, call=j)
                 dxs = self.check_array("dxs", dxs_ret, (N, seg.T, D), j)
                 now = getattr(layer, "grads", None)
-                if not isinstance(now, list) or len(now) != 3 or any(
-                    a is not b for a, b in zip(now, first_grads)
+                if (
+                    not isinstance(now, list)
+                    or len(now) != 3
+                    or any(a is not b for a, b in zip(now, first_grads))
                 ):
-                    self.problem("protocol", "grads",
-                                 "layer.grads no longer holds the arrays it held after construction: "
-                                 "grads must be overwritten in place (an optimizer may keep references)",
-                                 j)  # fmt: skip
+                    self.problem(
+                        "protocol",
+                        "grads",
+                        "layer.grads no longer holds the arrays it held after construction: "
+                        "grads must be overwritten in place (an optimizer may keep references)",
+                        j,
+                    )
                     now = now if isinstance(now, list) and len(now) == 3 else first_grads
                 dWx = self.check_array("dWx", now[0], (D, H), j)
                 dWh = self.check_array("dWh", now[1], (H, H), j)
@@ -178,15 +214,23 @@ class _Driver:
                 dh_attr = getattr(layer, "dh", None)
                 dh = self.check_array("dh", dh_attr, (N, H), j)
                 if np.shares_memory(dxs_ret, dh_attr):
-                    self.problem("protocol", "dh", "layer.dh shares memory with the returned dxs", j)
-                self.watched.append(("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs))
-                self.watched.append(("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs))
+                    self.problem(
+                        "protocol", "dh", "layer.dh shares memory with the returned dxs", j
+                    )
+                self.watched.append(
+                    ("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs)
+                )
+                self.watched.append(
+                    ("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs)
+                )
                 self.check_inputs(j)
                 self.out.partial.append(Grads(dxs, dWx, dWh, db, dh))
 
             for name, p, orig in zip(("Wx", "Wh", "b"), params, originals):
                 if not np.array_equal(p, orig):
-                    self.problem("protocol", "params", f"the layer changed its parameter {name} in place")
+                    self.problem(
+                        "protocol", "params", f"the layer changed its parameter {name} in place"
+                    )
                     raise _Stop
             self.out.segments.append(SegmentValues(hs, h, tuple(self.out.partial)))
             self.out.partial = []

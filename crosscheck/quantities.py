@@ -32,7 +32,7 @@ MEANING = {
 
 @dataclass(frozen=True)
 class Grads:
-    """What one backward(dhs) produced: dxs (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh (N, H)."""
+    """One backward(dhs): dxs (N, T, D), dWx (D, H), dWh (H, H), db (H,), dh (N, H)."""
 
     dxs: Array
     dWx: Array

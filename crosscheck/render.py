@@ -79,11 +79,15 @@ def failure_details(report: Report) -> str:
     """Per failing quantity: the worst error and where it first went wrong; then one reproducer."""
     lines = []
     for _, group in report.failures_by_quantity().items():
-        first_case = next(cid for cid in report.failing_case_ids if any(f.case_id == cid for f in group))
+        first_case = next(
+            cid for cid in report.failing_case_ids if any(f.case_id == cid for f in group)
+        )
         first = next(f for f in group if f.case_id == first_case)
         worst = max(group, key=lambda f: (f.error or 0) / (f.threshold or 1))
         if first.kind == "mismatch":
-            first = Failure(**{**first.__dict__, "error": worst.error, "threshold": worst.threshold})
+            first = Failure(
+                **{**first.__dict__, "error": worst.error, "threshold": worst.threshold}
+            )
         lines.append("  " + _failure_line(first))
     first_failure = next(f for f in report.failures if f.case_id == report.failing_case_ids[0])
     lines.append("Rerun the first failing case alone:")
@@ -117,7 +121,7 @@ def to_json(report: Report) -> dict[str, Any]:
     """The documented, stable JSON form (see README, 'JSON output')."""
 
     def num(x: float | None) -> float | str | None:
-        if x is None or x == x and abs(x) != float("inf"):
+        if x is None or (x == x and abs(x) != float("inf")):
             return x
         return str(x)
 
@@ -130,18 +134,23 @@ def to_json(report: Report) -> dict[str, Any]:
         "seed": report.seed,
         "cases": len(report.cases),
         "elapsed_s": round(report.elapsed, 3),
-        "backends": [{"name": b, "cases_checked": report.checked.get(b, 0)} for b in report.backends],
+        "backends": [
+            {"name": b, "cases_checked": report.checked.get(b, 0)} for b in report.backends
+        ],
         "summary": [
             {
-                "backend": b, "quantity": q, "worst_error": num(c.error),
-                "threshold": c.threshold, "ratio": num(c.ratio), "ok": c.ratio <= 1,
-                "case": c.case_id, "compared": c.checked,
+                "backend": b,
+                "quantity": q,
+                "worst_error": num(c.error),
+                "threshold": c.threshold,
+                "ratio": num(c.ratio),
+                "ok": c.ratio <= 1,
+                "case": c.case_id,
+                "compared": c.checked,
             }
             for (b, q), c in report.cells.items()
-        ],  # fmt: skip
-        "failures": [
-            {**f.__dict__, "error": num(f.error)} for f in report.failures
         ],
+        "failures": [{**f.__dict__, "error": num(f.error)} for f in report.failures],
         "disagreements": [d.__dict__ for d in report.disagreements],
     }
 

@@ -42,9 +42,7 @@ def reproducer(spec: str, case_id: str, backend: str | None = None) -> str:
     return cmd + (f" --backend {backend}" if backend else "")
 
 
-def references(
-    oracle: Oracle, cases: Sequence[Case]
-) -> list[list[SegmentValues] | None]:
+def references(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues] | None]:
     """`reference` with the in-memory cache in front of it."""
     missing = [c for c in cases if (oracle.name, c.id) not in _REFERENCE_CACHE]
     if missing:
@@ -90,7 +88,15 @@ def verify(
         observed = drive(layer, case)
         for p in observed.problems:
             report.failures.append(
-                Failure(p.kind, p.quantity, case.id, p.segment, p.call, p.message, reproducer(spec, case.id))
+                Failure(
+                    p.kind,
+                    p.quantity,
+                    case.id,
+                    p.segment,
+                    p.call,
+                    p.message,
+                    reproducer(spec, case.id),
+                )
             )
         judged = [(b, o, r[i]) for (b, o), r in zip(oracles, refs) if r[i] is not None]
         if _oracles_disagree(report, case, judged):
@@ -158,10 +164,17 @@ def _judge(
         when = "" if step is None else f", first bad time step t={step}"
         report.failures.append(
             Failure(
-                "mismatch", q, case.id, k, j,
+                "mismatch",
+                q,
+                case.id,
+                k,
+                j,
                 f"{q} differs from {oracle.name}: error {err.error:.3g} > threshold {limit:.3g} "
                 f"({where}{when})",
                 reproducer(report.layer, case.id, backend),
-                backend=oracle.name, error=err.error, threshold=limit, first_bad_step=step,
+                backend=oracle.name,
+                error=err.error,
+                threshold=limit,
+                first_bad_step=step,
             )
-        )  # fmt: skip
+        )

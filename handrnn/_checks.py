@@ -68,7 +68,9 @@ def check_grads(grads: list[Any], params: list[Any]) -> None:
     """grads must still be arrays shaped like params (they are written in place)."""
     for name, g, p in zip(("dWx", "dWh", "db"), grads, params):
         if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
-            got = f"{g.dtype} {shape_str(g.shape)}" if isinstance(g, np.ndarray) else type(g).__name__
+            got = (
+                f"{g.dtype} {shape_str(g.shape)}" if isinstance(g, np.ndarray) else type(g).__name__
+            )
             raise ValueError(
                 f"grads entry {name} must be a {p.dtype} array of shape {shape_str(p.shape)} "
                 f"(it is written in place), got {got}"
@@ -83,7 +85,9 @@ def dims_str(dims: tuple[Dim, ...]) -> str:
     return shape_str(tuple(label if size is None else f"{label}={size}" for label, size in dims))
 
 
-def check_data(name: str, value: object, dims: tuple[Dim, ...], dtype: np.dtype[Any]) -> NDArray[Any]:
+def check_data(
+    name: str, value: object, dims: tuple[Dim, ...], dtype: np.dtype[Any]
+) -> NDArray[Any]:
     """Check a data array against named dimensions and cast it to the params' dtype.
 
     The caller's array is never written to: the result is either the very same

@@ -19,7 +19,7 @@ Array = NDArray[Any]
 
 
 class RNN:
-    """One step of the tanh RNN: `forward(x, h_prev) -> h_next`, `backward(dh_next) -> (dx, dh_prev)`.
+    """One tanh RNN step: `forward(x, h_prev) -> h_next`, `backward(dh_next) -> (dx, dh_prev)`.
 
     Wx: (D, H), Wh: (H, H), b: (H,). `params` holds the very arrays passed in;
     `grads` holds three arrays of the same shapes, overwritten in place by backward.
@@ -38,7 +38,7 @@ class RNN:
         x = check_data("x", x, (("N", None), ("D", D)), dtype)
         h_prev = check_data("h_prev", h_prev, (("N", x.shape[0]), ("H", H)), dtype)
 
-        h_next = np.tanh(h_prev @ Wh + x @ Wx + b)
+        h_next: Array = np.tanh(h_prev @ Wh + x @ Wx + b)
 
         # Backward needs h_next; keep our own copy so a caller editing the
         # returned array cannot change the gradient.
@@ -48,7 +48,9 @@ class RNN:
     def backward(self, dh_next: Array) -> tuple[Array, Array]:
         """dh_next: (N, H) -> (dx: (N, D), dh_prev: (N, H)); writes grads in place."""
         if self.cache is None:
-            raise RuntimeError("RNN.backward() called before forward(): there is nothing to differentiate")
+            raise RuntimeError(
+                "RNN.backward() called before forward(): there is nothing to differentiate"
+            )
         D, H, dtype = check_params(self.params)
         check_grads(self.grads, self.params)
         Wx, Wh, _ = self.params
@@ -135,7 +137,8 @@ class TimeRNN:
 
         self._cache = (xs, hprev, h_T)
         self.h = h_T.copy()
-        return hs.copy()
+        hs_out: Array = hs.copy()
+        return hs_out
 
     def backward(self, dhs: Array) -> Array:
         """dhs: (N, T, H) -> dxs: (N, T, D); writes dWx, dWh, db into grads and sets dh."""
@@ -178,7 +181,8 @@ class TimeRNN:
         np.matmul(hprev.reshape(N * T, H).T, dt_rows, out=self.grads[1])
         np.sum(dt_rows, axis=0, out=self.grads[2])
         self.dh = dt[:, 0] @ WhT
-        return (dt_rows @ Wx.T).reshape(N, T, D)
+        dxs: Array = (dt_rows @ Wx.T).reshape(N, T, D)
+        return dxs
 
     def set_state(self, h: Array) -> None:
         """Start the next forward (if stateful) from h: (N, H). A copy is kept."""

@@ -37,7 +37,7 @@ def test_forward_and_backward_leave_params_values_alone(rng: np.random.Generator
     layer = TimeRNN(*params, stateful=True)
     layer.forward(rng.normal(size=(2, 5, 3)))
     layer.backward(rng.normal(size=(2, 5, 4)))
-    for p, p0 in zip(params, before):
+    for p, p0 in zip(params, before, strict=True):
         assert_array_equal(p, p0)
 
 
@@ -49,7 +49,7 @@ def test_grads_are_allocated_once_with_the_params_shapes_and_dtype(
     layer = TimeRNN(*params, stateful=True)
     grads = list(layer.grads)
     assert [(g.shape, g.dtype) for g in grads] == [(p.shape, p.dtype) for p in params]
-    assert all(g is not p for g, p in zip(grads, params))
+    assert all(g is not p for g, p in zip(grads, params, strict=True))
 
     for N, T in [(2, 5), (2, 1), (1, 3), (4, 2), (4, 6)]:
         layer.reset_state()
@@ -57,7 +57,7 @@ def test_grads_are_allocated_once_with_the_params_shapes_and_dtype(
         layer.backward(rng.normal(size=(N, T, 4)))
         layer.set_state(rng.normal(size=(N, 4)))
 
-    assert all(g is g0 for g, g0 in zip(layer.grads, grads))
+    assert all(g is g0 for g, g0 in zip(layer.grads, grads, strict=True))
     assert len(layer.grads) == 3
 
 
@@ -69,7 +69,7 @@ def test_grads_list_taken_once_sees_every_backward(rng: np.random.Generator) -> 
         layer.forward(rng.normal(size=(2, 5, 3)))
         layer.backward(rng.normal(size=(2, 5, 4)))
         fresh = [g.copy() for g in layer.grads]
-        for g, f in zip(grads, fresh):
+        for g, f in zip(grads, fresh, strict=True):
             assert_array_equal(g, f)
     assert any(np.any(g != 0) for g in grads)
 
@@ -81,7 +81,7 @@ def test_in_place_optimizer_updates_reach_the_layer(rng: np.random.Generator) ->
     hs_before = layer.forward(xs)
     layer.backward(rng.normal(size=(2, 5, 4)))
 
-    for p, g in zip(layer.params, layer.grads):
+    for p, g in zip(layer.params, layer.grads, strict=True):
         p -= 0.5 * g  # the book's SGD
 
     hs_after = layer.forward(xs)
@@ -106,7 +106,7 @@ def test_forward_backward_and_set_state_never_write_to_their_arguments(
     layer.backward(dhs)
     layer.forward(xs)
 
-    for a, a0 in zip((h0, xs, dhs), copies):
+    for a, a0 in zip((h0, xs, dhs), copies, strict=True):
         assert_array_equal(a, a0)
 
 
@@ -148,7 +148,7 @@ def _twins(rng: np.random.Generator, dtype: Any) -> tuple[TimeRNN, TimeRNN, np.n
 
 def _assert_same_layer_outputs(a: TimeRNN, b: TimeRNN) -> None:
     assert_array_equal(a.h, b.h)
-    for ga, gb in zip(a.grads, b.grads):
+    for ga, gb in zip(a.grads, b.grads, strict=True):
         assert_array_equal(ga, gb)
     if b.dh is not None:
         assert_array_equal(a.dh, b.dh)
@@ -171,7 +171,7 @@ def test_editing_returned_hs_and_h_changes_nothing_else(
 
     # backward reads its own copies of what forward computed.
     assert_array_equal(edited.backward(dhs), clean.backward(dhs))
-    for ga, gb in zip(edited.grads, clean.grads):
+    for ga, gb in zip(edited.grads, clean.grads, strict=True):
         assert_array_equal(ga, gb)
 
 
@@ -190,7 +190,7 @@ def test_editing_returned_dxs_and_dh_changes_nothing_else(
     dh[...] = -3.0
 
     assert_array_equal(dxs, 7.0)  # dxs is not a view of dh
-    for ga, gb in zip(edited.grads, clean.grads):
+    for ga, gb in zip(edited.grads, clean.grads, strict=True):
         assert_array_equal(ga, gb)
     assert_array_equal(edited.backward(dhs), clean_dxs)
     assert_array_equal(edited.dh, clean.dh)

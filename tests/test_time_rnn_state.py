@@ -72,7 +72,10 @@ def test_stateful_chain_of_segments_equals_the_unrolled_sequence(
 def test_truncated_backward_differentiates_only_the_last_segment(
     rng: np.random.Generator,
 ) -> None:
-    """Segment 2 starts from segment 1's final state, taken as a constant; dh is dL/d(that state)."""
+    """Segment 2 starts from segment 1's final state, taken as a constant.
+
+    dh is the gradient with respect to that state.
+    """
     params = make_params(rng, 3, 4, scale=1.0)
     xs1, xs2 = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 4, 3))
     dhs2 = rng.normal(size=(2, 4, 4))
@@ -85,7 +88,7 @@ def test_truncated_backward_differentiates_only_the_last_segment(
 
     fd = reference_grads(xs2, *params, h1, dhs2)
     assert_allclose(dxs2, fd["dxs"], rtol=1e-5, atol=1e-7)
-    for got, name in zip(layer.grads, ("dWx", "dWh", "db")):
+    for got, name in zip(layer.grads, ("dWx", "dWh", "db"), strict=True):
         assert_allclose(got, fd[name], rtol=1e-5, atol=1e-7, err_msg=name)
     assert_allclose(layer.dh, fd["dh"], rtol=1e-5, atol=1e-7)
 
@@ -132,7 +135,7 @@ def test_backward_twice_gives_identical_results(rng: np.random.Generator) -> Non
     dxs2 = layer.backward(dhs)
 
     assert_array_equal(dxs2, dxs1)
-    for g, g1 in zip(layer.grads, grads1):
+    for g, g1 in zip(layer.grads, grads1, strict=True):
         assert_array_equal(g, g1)  # overwritten, not accumulated
     assert_array_equal(layer.dh, dh1)
 
@@ -151,7 +154,7 @@ def test_backward_overwrites_grads_of_the_previous_backward(rng: np.random.Gener
     got = layer.backward(dhs_b)
 
     assert_array_equal(got, dxs_b)
-    for g, want in zip(layer.grads, fresh.grads):
+    for g, want in zip(layer.grads, fresh.grads, strict=True):
         assert_array_equal(g, want)
     assert_array_equal(layer.dh, fresh.dh)
 
@@ -170,5 +173,5 @@ def test_grads_of_a_new_batch_do_not_include_the_previous_batch(
     layer.backward(dhs_b)
 
     fd = reference_grads(xs_b, *params, np.zeros((2, 4)), dhs_b)
-    for got, name in zip(layer.grads, ("dWx", "dWh", "db")):
+    for got, name in zip(layer.grads, ("dWx", "dWh", "db"), strict=True):
         assert_allclose(got, fd[name], rtol=1e-5, atol=1e-7, err_msg=name)

@@ -14,6 +14,7 @@ Backends and their oracles (each framework imported only when asked for):
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -69,9 +70,9 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 
 def available_backends() -> list[str]:
     """The backends whose framework is importable, without importing it."""
-    import importlib.util
-
-    return [name for name, (_, fw, _) in BACKENDS.items() if importlib.util.find_spec(fw) is not None]
+    return [
+        name for name, (_, fw, _) in BACKENDS.items() if importlib.util.find_spec(fw) is not None
+    ]
 
 
 def load_backend(name: str) -> list[Oracle]:
@@ -113,8 +114,16 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
             else:
                 h0 = np.zeros((case.N, case.H))
             f64 = np.float64
-            jobs.append(SegmentJob(d.Wx.astype(f64), d.Wh.astype(f64), d.b.astype(f64), h0,
-                                   sd.xs.astype(f64), tuple(x.astype(f64) for x in sd.dhs)))  # fmt: skip
+            jobs.append(
+                SegmentJob(
+                    d.Wx.astype(f64),
+                    d.Wh.astype(f64),
+                    d.b.astype(f64),
+                    h0,
+                    sd.xs.astype(f64),
+                    tuple(x.astype(f64) for x in sd.dhs),
+                )
+            )
             idx.append(i)
         for i, values in zip(idx, oracle.run(jobs)):
             res = results[i]

@@ -1,0 +1,38 @@
+"""`import handrnn` pulls in NumPy and the standard library, nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import handrnn
+
+PROBE = """
+import json, sys
+before = set(sys.modules)
+import handrnn
+new = {name.split(".")[0] for name in set(sys.modules) - before}
+print(json.dumps(sorted(new)))
+"""
+
+
+def modules_loaded_by_import() -> set[str]:
+    """Top-level names of the modules a fresh interpreter loads for `import handrnn`."""
+    env = dict(os.environ)
+    here = str(Path(handrnn.__file__).resolve().parents[1])  # the handrnn under test
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_import_handrnn_loads_only_numpy_and_the_standard_library() -> None:
+    loaded = modules_loaded_by_import()
+    assert {"handrnn", "numpy"} <= loaded
+    assert "jax" not in loaded and "jaxlib" not in loaded and "torch" not in loaded
+    stdlib = set(sys.stdlib_module_names)
+    assert loaded - stdlib - {"handrnn", "numpy"} == set()
