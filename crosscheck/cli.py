@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO
 
 from crosscheck.cases import DTYPES, parse_case
 from crosscheck.oracles import BACKENDS, BackendUnavailable
+from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, verdict
 from crosscheck.report import EXIT_USAGE
 from crosscheck.verify import DEFAULT_CASES, verify
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write PNGs of one case (the first failing, else the longest): "
+                   "error per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -130,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.cases < 1:
             raise UsageError("--cases must be at least 1")
+        if args.plot:
+            require_matplotlib()  # fail before the run, not after it
         layer = load_layer(args.layer)
         try:
             cases: Any = [parse_case(c) for c in args.case] if args.case else args.cases
@@ -149,15 +155,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         finally:
             bar.close()
-    except (UsageError, BackendUnavailable) as exc:
+    except (UsageError, BackendUnavailable, PlotUnavailable) as exc:
         print(f"crosscheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.plot:
+        try:
+            plots = write_plots(report, layer, args.plot, backends=args.backend)
+        except PlotError as exc:
+            print(f"crosscheck: error: cannot plot: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not args.quiet:
+            print(f"crosscheck: plots of the {plots.why} {plots.case.id} in {args.plot}",
+                  file=sys.stderr)  # fmt: skip
     if args.json == "-":
         print(dump_json(report))  # stdout is for the machine: the verdict goes to stderr
         print(verdict(report), file=sys.stderr)
         return report.exit_code
     print(verdict(report) if args.quiet else render_text(report))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            fh.write(dump_json(report) + "\n")
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(dump_json(report) + "\n")
+        except OSError as exc:
+            print(f"crosscheck: error: cannot write --json {args.json}: {exc.strerror}",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
     return report.exit_code

@@ -173,6 +173,7 @@ class _Driver:
             h = self.check_array("h", h_attr, (N, H))
             if np.shares_memory(hs_ret, h_attr):
                 self.problem("protocol", "h", "layer.h shares memory with the returned hs")
+            self.watched.append(("h", f"layer.h as it was after forward in segment {k}", h_attr, h))
             self.watched.append(("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs))
             self.check_inputs(None)
             if seg.scribble and not hs_ret.flags.writeable:
@@ -217,6 +218,9 @@ class _Driver:
                     self.problem(
                         "protocol", "dh", "layer.dh shares memory with the returned dxs", j
                     )
+                self.watched.append(
+                    ("dh", f"layer.dh as it was after backward in segment {k}", dh_attr, dh)
+                )
                 self.watched.append(
                     ("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs)
                 )

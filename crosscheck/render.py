@@ -95,6 +95,20 @@ def failure_details(report: Report) -> str:
     return "\n".join(lines)
 
 
+def explanation(report: Report) -> str:
+    """The "Likely cause" and "Smallest failing case" sections ('' when there are none)."""
+    lines = []
+    if report.diagnosis:
+        lines.append("Likely cause:")
+        lines += [f"  - {d}" for d in report.diagnosis]
+    if report.smallest_case:
+        lines.append(f"Smallest failing case: {report.smallest_case}")
+        if report.smallest_reproducer:
+            lines.append(f"  {report.smallest_reproducer}")
+        lines += [f"  {n}" for n in report.numbers]
+    return "\n".join(lines)
+
+
 def render_text(report: Report) -> str:
     head = (
         f"crosscheck {report.layer}: {len(report.cases)} cases ({_dtype_counts(report)}), "
@@ -105,6 +119,8 @@ def render_text(report: Report) -> str:
         parts.append(f"{len(report.failures)} problems in {len(report.failing_case_ids)} cases:")
         parts.append(failure_details(report))
         parts.append("")
+        if report.diagnosis or report.smallest_case:
+            parts += [explanation(report), ""]
     if report.disagreements:
         d = report.disagreements[0]
         parts.append(
@@ -151,7 +167,11 @@ def to_json(report: Report) -> dict[str, Any]:
             for (b, q), c in report.cells.items()
         ],
         "failures": [{**f.__dict__, "error": num(f.error)} for f in report.failures],
-        "disagreements": [d.__dict__ for d in report.disagreements],
+        "disagreements": [{**d.__dict__, "error": num(d.error)} for d in report.disagreements],
+        "diagnosis": report.diagnosis,
+        "smallest_case": report.smallest_case,
+        "smallest_reproducer": report.smallest_reproducer,
+        "numbers": report.numbers,
     }
 
 

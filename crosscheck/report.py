@@ -76,6 +76,13 @@ class Report:
     disagreements: list[Disagreement] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)  # oracle -> cases judged against it
     elapsed: float = 0.0
+    # For one failing case, when verify(explain=True): what the failure most likely means
+    # (crosscheck.diagnose), the smallest case that still fails, the command that reruns it
+    # and its first wrong numbers beside the reference (crosscheck.shrink).
+    diagnosis: list[str] = field(default_factory=list)
+    smallest_case: str | None = None
+    smallest_reproducer: str | None = None
+    numbers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from crosscheck import compare
 from crosscheck.cases import DTYPES, Case, generate_cases
+from crosscheck.diagnose import explain_failures
 from crosscheck.drive import LayerFactory, Observed, drive
 from crosscheck.oracles import Oracle, available_backends, load_backend, reference
 from crosscheck.quantities import BACKWARD_QUANTITIES, FORWARD_QUANTITIES, SegmentValues
@@ -25,8 +26,10 @@ from crosscheck.report import Disagreement, Failure, Report
 Progress = Callable[[str, int, int], None]
 DEFAULT_CASES = 100
 
+CHUNK = 500  # cases whose references are held in memory at once
+
 _REFERENCE_CACHE: dict[tuple[str, str], list[SegmentValues] | None] = {}
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 4_000  # (oracle, case) entries: a few hundred cases of every oracle
 
 
 def layer_spec(layer: Any) -> str:
@@ -62,11 +65,14 @@ def verify(
     backends: Sequence[str] | None = None,
     spec: str | None = None,
     progress: Progress | None = None,
+    explain: bool = True,
 ) -> Report:
     """Check `layer` (called as `layer(Wx, Wh, b, stateful=...)`) on random cases.
 
     cases: how many to draw from the seeded generator, or the cases themselves.
     backends: names from crosscheck.oracles.BACKENDS; default every installed one.
+    explain: on a failure, diagnose it and shrink it to the smallest failing case
+    (report.diagnosis, smallest_case, smallest_reproducer, numbers; a few seconds at most).
     Raises BackendUnavailable if a named backend's framework is missing.
     """
     start = time.perf_counter()
@@ -76,39 +82,54 @@ def verify(
     spec = spec or layer_spec(layer)
     report = Report(spec, seed, case_list, [o.name for _, o in oracles])
 
-    refs = []
-    for n, (_, oracle) in enumerate(oracles):
-        if progress:
-            progress(f"reference {oracle.name}", n, len(oracles))
-        refs.append(references(oracle, case_list))
-
-    for i, case in enumerate(case_list):
-        if progress:
-            progress("cases", i, len(case_list))
-        observed = drive(layer, case)
-        for p in observed.problems:
-            report.failures.append(
-                Failure(
-                    p.kind,
-                    p.quantity,
-                    case.id,
-                    p.segment,
-                    p.call,
-                    p.message,
-                    reproducer(spec, case.id),
-                )
-            )
-        judged = [(b, o, r[i]) for (b, o), r in zip(oracles, refs) if r[i] is not None]
-        if _oracles_disagree(report, case, judged):
-            continue
-        for backend, oracle, ref in judged:
-            assert ref is not None
-            report.checked[oracle.name] = report.checked.get(oracle.name, 0) + 1
-            _judge(report, case, observed, backend, oracle, ref)
+    for first in range(0, len(case_list), CHUNK):
+        chunk = case_list[first : first + CHUNK]
+        refs = []
+        for _, oracle in oracles:
+            if progress:
+                progress(f"reference {oracle.name}", first, len(case_list))
+            refs.append(references(oracle, chunk))
+        for i, case in enumerate(chunk):
+            if progress and i % 10 == 0:
+                progress("checking the layer", first + i, len(case_list))
+            _check_case(report, layer, case, oracles, [r[i] for r in refs])
     if progress:
-        progress("cases", len(case_list), len(case_list))
+        progress("done", len(case_list), len(case_list))
+    if explain and report.failures:
+        explain_failures(report, layer, names)
     report.elapsed = time.perf_counter() - start
     return report
+
+
+def _check_case(
+    report: Report,
+    layer: LayerFactory,
+    case: Case,
+    oracles: Sequence[tuple[str, Oracle]],
+    refs: Sequence[list[SegmentValues] | None],
+) -> None:
+    """Drive the layer through one case and judge it against every oracle that supports it."""
+    spec = report.layer
+    observed = drive(layer, case)
+    for p in observed.problems:
+        report.failures.append(
+            Failure(
+                p.kind,
+                p.quantity,
+                case.id,
+                p.segment,
+                p.call,
+                p.message,
+                reproducer(spec, case.id),
+            )
+        )
+    judged = [(b, o, r) for (b, o), r in zip(oracles, refs) if r is not None]
+    if _oracles_disagree(report, case, judged):
+        return
+    for backend, oracle, ref in judged:
+        assert ref is not None
+        report.checked[oracle.name] = report.checked.get(oracle.name, 0) + 1
+        _judge(report, case, observed, backend, oracle, ref)
 
 
 def _pairs(case: Case, values: Sequence[SegmentValues]) -> list[tuple[int, int | None, str]]:

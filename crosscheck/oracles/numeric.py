@@ -33,7 +33,7 @@ WEIGHTS = np.array([1.0, -8.0, 8.0, -1.0]) / 12.0
 # Rounding no longer grows as the step shrinks (see the module doc), so the step is
 # small enough for the truncation error to stay far below 1e-12 even on exploding
 # 64-step chains, whose loss bends sharply within ~1e-3 of a parameter.
-STEP = 2.0**-20
+STEP = 2.0**-30
 
 # Multiply-adds of one segment: (perturbations) x (steps) x (N H (D + H)).
 MAX_COST = 2e6

@@ -1,4 +1,4 @@
-"""A catalog of TimeRNN layers: wrong ones, each with ONE realistic backprop mistake, and right ones.
+"""A catalog of TimeRNN layers: wrong ones, each with ONE realistic mistake; right ones.
 
 Every module here defines a complete, NumPy-only `TimeRNN` with the book's API. The
 wrong ones are `correct_book_dtype.py` (the book's layer with its dtype fixed) with one

@@ -10,7 +10,6 @@ float32 and rounded, which a checker must flag as a dtype error.
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

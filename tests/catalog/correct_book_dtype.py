@@ -10,7 +10,6 @@ this file with one line changed (the one carrying `# MISTAKE:`), so `diff` shows
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

@@ -8,7 +8,6 @@ rounding per output instead of one per operation), and a checker must still acce
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

@@ -13,7 +13,6 @@ The same sums as the book's, added in a different order (round-off differs, noth
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

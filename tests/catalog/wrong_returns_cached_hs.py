@@ -11,7 +11,6 @@ The forward numbers are right; dxs, dWx, dWh, db and dh are off after such an ed
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

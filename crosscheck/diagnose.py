@@ -1,0 +1,673 @@
+"""Diagnosis: what a failing quantity most likely means, in plain words.
+
+A failing quantity is compared with the values that known backprop mistakes would
+produce on the same case. Those values come from a small "mistaken variants" model: a
+float64 NumPy TimeRNN written here from the formulas (it shares no code with handrnn),
+which can make exactly one mistake at a time (`MISTAKES`). Quantities that no variant
+explains are tried against simple transforms of the reference (scaled by a constant,
+transposed, reversed in time, all zeros), then against "right only to float32
+precision" and "NaN only where the caller overwrote hs". What is still unexplained is
+localised: which quantities are right and wrong, in which segment or backward call the
+error first shows, and where in time it starts.
+
+Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state:
+
+    a_t  = h_{t-1} Wh + x_t Wx + b,   h_t = tanh(a_t)
+    dt_t = (dhs_t + dh_next) ⊙ (1 − h_t²),   dh_next = dt_{t+1} Wh^T   (zero at t = T-1)
+    dWx = Σ_t x_t^T dt_t,  dWh = Σ_t h_{t-1}^T dt_t,  db = Σ_t Σ_n dt_t[n],
+    dx_t = dt_t Wx^T,  dh = dt_0 Wh^T
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crosscheck import compare
+from crosscheck.cases import Case, CaseData
+from crosscheck.drive import LayerFactory, drive
+from crosscheck.oracles import load_backend
+from crosscheck.quantities import (
+    BACKWARD_QUANTITIES,
+    FORWARD_QUANTITIES,
+    QUANTITIES,
+    Grads,
+    SegmentValues,
+)
+from crosscheck.report import Report
+from crosscheck.shrink import fast_backend, numbers, shrink
+
+Array = NDArray[Any]
+# (segment, backward call or None for hs and h, quantity)
+Position = tuple[int, int | None, str]
+
+# A layer's values "match" a variant when they are within SLACK tolerances of it: the
+# variant is float64 while the layer may round to float32 on a different path.
+SLACK = 10.0
+# ...and at least this many times closer to the variant than to the reference, so that a
+# variant which barely differs from the reference cannot claim a small error.
+CLOSER = 4.0
+
+DT_LINE = "dt_t = (dhs_t + dh_next) ⊙ (1 − h_t²) with dh_next = dt_{t+1} Wh^T"
+MATH = {
+    "hs": "h_t = tanh(h_{t-1} Wh + x_t Wx + b)",
+    "h": "layer.h = h_{T-1}, the last hidden state",
+    "dxs": "dx_t = dt_t Wx^T",
+    "dWx": "dWx = Σ_t x_t^T dt_t",
+    "dWh": "dWh = Σ_t h_{t-1}^T dt_t",
+    "db": "db = Σ_t Σ_n dt_t[n]",
+    "dh": "dh = dt_0 Wh^T",
+}
+START_WORDS = {
+    "z": "from zeros",
+    "c": "from the state carried over from the previous segment",
+    "s": "with set_state(h)",
+    "r": "with reset_state()",
+}
+
+
+# --------------------------------------------------------------------------------------
+# The known mistakes.
+
+
+def _always(case: Case) -> bool:
+    return True
+
+
+def _has_start(start: str) -> Callable[[Case], bool]:
+    return lambda case: any(s.start == start for s in case.segments)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One known mistake. `wrong` completes "... match(es) what you get if ..."; `right` is
+    the line of math it breaks ("{math}" is replaced by the explained quantities' lines)."""
+
+    name: str
+    wrong: str
+    right: str
+    applies: Callable[[Case], bool] = _always
+
+
+_SUM_OVER_STEPS = "the weights are shared by every step, so their gradients sum over steps: {math}"
+MISTAKES: tuple[Mistake, ...] = (
+    Mistake("no_carry",
+            "the gradient carried back from step t+1 is not added (dh is not carried back)",
+            "h_t feeds both hs and step t+1, so both gradients add up: " + DT_LINE),
+    Mistake("grads_step0_only",
+            "only step t=0's contribution is kept (the last step the backward loop visits), "
+            "as when the loop assigns each step's gradient (=) instead of adding it (+=)",
+            _SUM_OVER_STEPS),
+    Mistake("grads_last_step_only",
+            "only the last step's (t=T-1) contribution is kept", _SUM_OVER_STEPS),
+    Mistake("tanh_grad_1_minus_h", "tanh' is taken as 1 − h_t instead of 1 − h_t²",
+            "d tanh(a)/da = 1 − tanh(a)², so " + DT_LINE),
+    Mistake("tanh_grad_from_h_prev",
+            "tanh' is computed from the step's input state, 1 − h_{t-1}², not its output h_t",
+            "h_t = tanh(a_t) is the step's output, so " + DT_LINE),
+    Mistake("tanh_grad_missing", "the tanh derivative is left out (dt_t = dhs_t + dh_next)",
+            DT_LINE),
+    Mistake("carry_after_tanh",
+            "the carried gradient is added after the tanh derivative "
+            "(dt_t = dhs_t ⊙ (1 − h_t²) + dh_next)",
+            "the sum of both branches goes through tanh': " + DT_LINE),
+    Mistake("carry_Wh_not_T", "the gradient is carried back with Wh instead of Wh^T",
+            "a_t = h_{t-1} Wh + ..., so dh_{t-1} = dt_t Wh^T (with H = 1 both agree)"),
+    Mistake("dWh_from_h_t", "dWh is built from the step's output h_t instead of its input h_{t-1}",
+            "Wh multiplies what came into the step, a_t = h_{t-1} Wh + ..., so {math}"),
+    Mistake("dx_Wx_not_T", "dxs uses Wx instead of Wx^T (shapes agree only because D = H)",
+            "a_t = ... + x_t Wx + ..., so " + MATH["dxs"], lambda c: c.D == c.H),
+    Mistake("db_first_sample_only", "db sums over time but not over the batch (sample 0 only)",
+            "b is added to every sample's row, so {math}", lambda c: c.N > 1),
+    Mistake("db_wrong_axis",
+            "db is summed over time and hidden units, one value per sample (the shapes only "
+            "agree because N = H)",
+            "db = Σ_n Σ_t dt[n, t, :]: sum over the batch and time axes",
+            lambda c: c.N == c.H),
+    Mistake("dh_from_last_step",
+            "layer.dh is stored from the first step the backward loop visits (t=T-1) "
+            "instead of after the loop",
+            "dh is the gradient w.r.t. the initial state h_{-1}: {math}, set after the loop"),
+    Mistake("dh_missing_Wh", "layer.dh is dt_0 instead of dt_0 Wh^T",
+            "the initial state enters as h_{-1} Wh, so {math}"),
+    Mistake("stateful_ignored",
+            "forward starts every segment from zeros, ignoring the carried or set state",
+            "with stateful=True, forward starts from self.h (carried from the previous call, "
+            "or given to set_state) and from zeros only when self.h is None",
+            lambda c: c.stateful and any(s.start in "cs" for s in c.segments)),
+    Mistake("set_state_ignored",
+            "set_state(h) is ignored (forward starts from the carried state or zeros)",
+            "set_state(h) must set self.h = h, the state the next forward starts from",
+            _has_start("s")),
+    Mistake("reset_ignored", "reset_state() does not reset the state (it carries on through it)",
+            "reset_state() must set self.h = None, so the next forward starts from zeros",
+            _has_start("r")),
+    Mistake("stateless_carries",
+            "a stateless layer carries its last state into the next forward",
+            "with stateful=False every forward starts from h_{-1} = 0: "
+            "`if not self.stateful or self.h is None`",
+            lambda c: not c.stateful and len(c.segments) > 1),
+    Mistake("grads_accumulate",
+            "backward adds into grads (+=) instead of overwriting them, so they accumulate "
+            "over backward calls",
+            "each backward overwrites grads in place with this call's sums, "
+            "self.grads[i][...] = g; {math}",
+            lambda c: sum(s.backwards for s in c.segments) > 1),
+    Mistake("backward_overwrites_cache",
+            "backward overwrites the cached h_t with h_t² (e.g. np.square(h, out=h)): the first "
+            "backward is right, but a second one, and the state carried into the next "
+            "forward, use the squared values",
+            "backward must not modify what forward cached: compute 1 − h_t² into a new array",
+            lambda c: sum(s.backwards for s in c.segments) > 1),
+    Mistake("forward_Wh_transposed", "forward uses Wh^T, h_t = tanh(h_{t-1} Wh^T + x_t Wx + b)",
+            "in the book's row-vector form, " + MATH["hs"], lambda c: c.H > 1),
+    Mistake("forward_no_bias", "forward leaves out the bias b", MATH["hs"]),
+    Mistake("forward_no_recurrence",
+            "every step starts from the initial state instead of the previous step's output "
+            "(h is not updated inside the loop)",
+            MATH["hs"] + ", where h_{t-1} is the output of the step before"),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# The mistaken-variants model: one float64 TimeRNN that can make one mistake.
+
+
+def _forward(Wx: Array, Wh: Array, b: Array, h0: Array, xs: Array, mistake: str) -> Array:
+    """h0 (N, H), xs (N, T, D) -> hs (N, T, H)."""
+    W = Wh.T if mistake == "forward_Wh_transposed" else Wh
+    bias = 0.0 if mistake == "forward_no_bias" else b
+    hs = np.empty((xs.shape[0], xs.shape[1], Wh.shape[0]))
+    h = h0
+    for t in range(xs.shape[1]):
+        h_in = h0 if mistake == "forward_no_recurrence" else h
+        h = np.tanh(h_in @ W + xs[:, t] @ Wx + bias)
+        hs[:, t] = h
+    return hs
+
+
+def _tanh_grad(hs: Array, hprev: Array, mistake: str) -> Array:
+    """tanh'(a_t) as the mistake computes it, (N, T, H)."""
+    if mistake == "tanh_grad_1_minus_h":
+        return 1.0 - hs
+    if mistake == "tanh_grad_from_h_prev":
+        return 1.0 - hprev**2
+    if mistake == "tanh_grad_missing":
+        return np.ones_like(hs)
+    return 1.0 - hs**2
+
+
+def _step_terms(mistake: str, T: int) -> slice:
+    """Which steps' weight-gradient terms survive."""
+    if mistake == "grads_step0_only":
+        return slice(0, 1)
+    if mistake == "grads_last_step_only":
+        return slice(T - 1, T)
+    return slice(0, T)
+
+
+def _backward(
+    Wx: Array, Wh: Array, h0: Array, xs: Array, hs: Array, dhs: Array, mistake: str
+) -> Grads:
+    """One backward(dhs) of the segment that ran from h0 over xs (N, T, D) giving hs (N, T, H)."""
+    T = xs.shape[1]
+    hprev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)  # h_{t-1} lined up with step t
+    deriv = _tanh_grad(hs, hprev, mistake)
+    back = Wh if mistake == "carry_Wh_not_T" else Wh.T
+    dt = np.zeros_like(hs)
+    dh_next = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        if mistake == "no_carry":
+            dt[:, t] = dhs[:, t] * deriv[:, t]
+        elif mistake == "carry_after_tanh":
+            dt[:, t] = dhs[:, t] * deriv[:, t] + dh_next
+        else:
+            dt[:, t] = (dhs[:, t] + dh_next) * deriv[:, t]
+        dh_next = dt[:, t] @ back
+
+    keep = _step_terms(mistake, T)
+    h_in = hs if mistake == "dWh_from_h_t" else hprev
+    dWx = np.einsum("ntd,nth->dh", xs[:, keep], dt[:, keep])
+    dWh = np.einsum("ntk,nth->kh", h_in[:, keep], dt[:, keep])
+    db = dt[:, keep].sum(axis=(0, 1))
+    if mistake == "db_first_sample_only":
+        db = dt[0].sum(axis=0)
+    elif mistake == "db_wrong_axis":
+        db = dt.sum(axis=(1, 2))  # (N,), the shape of b only because N == H
+    dxs = dt @ (Wx if mistake == "dx_Wx_not_T" else Wx.T)
+    dh = dt[:, 0] @ back
+    if mistake == "dh_from_last_step":
+        dh = dt[:, T - 1] @ back
+    elif mistake == "dh_missing_Wh":
+        dh = dt[:, 0].copy()
+    return Grads(dxs, dWx, dWh, db, dh)
+
+
+def _start_state(
+    case: Case, k: int, h_set: Array | None, carried: Array | None, mistake: str
+) -> Array:
+    """The state segment k starts from, as the mistaken layer chooses it; (N, H)."""
+    zeros = np.zeros((case.N, case.H))
+    prev = zeros if carried is None else carried
+    start = case.segments[k].start
+    if not case.stateful:
+        return prev if mistake == "stateless_carries" else zeros
+    if mistake == "stateful_ignored" or start == "z":
+        return zeros
+    if start == "r":
+        return prev if mistake == "reset_ignored" else zeros
+    if start == "s" and mistake != "set_state_ignored":
+        assert h_set is not None
+        return h_set
+    return prev  # "c", or a set_state the layer ignored
+
+
+def simulate(case: Case, data: CaseData, mistake: str = "") -> list[SegmentValues]:
+    """The per-segment values a layer making `mistake` ("" for none) gives on `case`, float64."""
+    f64 = np.float64
+    Wx, Wh, b = data.Wx.astype(f64), data.Wh.astype(f64), data.b.astype(f64)
+    carried: Array | None = None  # the layer's self.h between segments
+    total: Grads | None = None  # running sums, for grads_accumulate
+    out = []
+    for k, sd in enumerate(data.segments):
+        h_set = None if sd.h_set is None else sd.h_set.astype(f64)
+        h0 = _start_state(case, k, h_set, carried, mistake)
+        xs = sd.xs.astype(f64)
+        hs = _forward(Wx, Wh, b, h0, xs, mistake)
+        cache = hs.copy()  # what backward reads (backward_overwrites_cache squares it)
+        calls = []
+        for dhs in sd.dhs:
+            g = _backward(Wx, Wh, h0, xs, cache, dhs.astype(f64), mistake)
+            if mistake == "grads_accumulate" and total is not None:
+                g = Grads(g.dxs, total.dWx + g.dWx, total.dWh + g.dWh, total.db + g.db, g.dh)
+            total = g
+            calls.append(g)
+            if mistake == "backward_overwrites_cache":
+                cache = cache**2
+        carried = cache[:, -1].copy()
+        out.append(SegmentValues(hs, hs[:, -1].copy(), tuple(calls)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Comparing the layer with candidates.
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """causes: short names of what matched ("no_carry", "scaled", ...); lines: plain words."""
+
+    causes: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _View:
+    """The case, the layer's values and the reference, with the failing positions."""
+
+    case: Case
+    data: CaseData
+    observed: Sequence[SegmentValues]
+    reference: Sequence[SegmentValues]
+    failing: frozenset[Position]
+
+    def positions(self, quantity: str) -> list[Position]:
+        """Every compared position of `quantity`, in segment and call order."""
+        if quantity in FORWARD_QUANTITIES:
+            return [(k, None, quantity) for k in range(len(self.observed))]
+        return [
+            (k, j, quantity) for k, s in enumerate(self.observed) for j in range(len(s.backward))
+        ]
+
+    def obs(self, p: Position) -> Array:
+        return self.observed[p[0]].get(p[2], p[1] or 0)
+
+    def ref(self, p: Position) -> Array:
+        return self.reference[p[0]].get(p[2], p[1] or 0)
+
+    def limit(self, p: Position) -> float:
+        return compare.threshold(self.case.dtype, self.case.chain_steps(p[0]))
+
+    def error(self, p: Position, against: Array) -> float:
+        return compare.relative_error(p[2], self.obs(p), against).error
+
+    def failing_quantities(self) -> list[str]:
+        qs = {p[2] for p in self.failing}
+        return [q for q in QUANTITIES if q in qs]
+
+
+Candidate = Callable[[Position], "Array | None"]
+
+
+def _explains(view: _View, quantity: str, candidate: Candidate) -> bool:
+    """The layer's `quantity` is within SLACK tolerances of `candidate` everywhere, and, where
+    it fails, CLOSER times closer to the candidate than to the reference."""
+    for p in view.positions(quantity):
+        cand = candidate(p)
+        if cand is None or cand.shape != view.obs(p).shape or not np.all(np.isfinite(cand)):
+            return False
+        err = view.error(p, cand)
+        if not err <= SLACK * view.limit(p):
+            return False
+        if p in view.failing and not err * CLOSER <= view.error(p, view.ref(p)):
+            return False
+    return True
+
+
+def _variant(values: Sequence[SegmentValues]) -> Candidate:
+    def at(p: Position) -> Array | None:
+        return values[p[0]].get(p[2], p[1] or 0) if p[0] < len(values) else None
+
+    return at
+
+
+def _words(quantities: Sequence[str]) -> str:
+    """['dxs', 'dWh', 'db'] -> 'dxs, dWh and db'."""
+    return (
+        quantities[0]
+        if len(quantities) == 1
+        else ", ".join(quantities[:-1]) + " and " + quantities[-1]
+    )
+
+
+def _verb(quantities: Sequence[str], singular: str, plural: str) -> str:
+    return singular if len(quantities) == 1 else plural
+
+
+def _mistake_line(m: Mistake, quantities: Sequence[str], alternatives: Sequence[Mistake]) -> str:
+    math = "; ".join(MATH[q] for q in quantities if q in MATH)
+    line = (
+        f"{_words(quantities)} {_verb(quantities, 'matches', 'match')} what you get if {m.wrong}. "
+        f"Right: {m.right.replace('{math}', math)}."
+    )
+    for alt in alternatives:
+        line += f" (It also matches: {alt.wrong}.)"
+    return line
+
+
+def _match_mistakes(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
+    """Greedy cover of the failing quantities by known mistakes: (causes, lines)."""
+    explained: list[tuple[Mistake, set[str]]] = []
+    for m in MISTAKES:
+        if not m.applies(view.case):
+            continue
+        at = _variant(simulate(view.case, view.data, m.name))
+        qs = {q for q in todo if _explains(view, q, at)}
+        if qs:
+            explained.append((m, qs))
+    causes, lines = [], []
+    left = set(todo)
+    while left:
+        best, qs = max(explained, key=lambda e: len(e[1] & left), default=(None, set()))
+        if best is None or not qs & left:
+            break
+        alts = [m for m, other in explained if m is not best and other & left == qs & left]
+        causes.append(best.name)
+        lines.append(_mistake_line(best, [q for q in todo if q in qs & left], alts))
+        explained = [e for e in explained if e[0] is not best and e[0] not in alts]
+        left -= qs
+    todo[:] = [q for q in todo if q in left]
+    return causes, lines
+
+
+# --------------------------------------------------------------------------------------
+# Simple transforms of the reference.
+
+
+def _scale_factor(view: _View, quantity: str) -> float:
+    """The least-squares c with observed ≈ c * reference over all positions."""
+    num = den = 0.0
+    for p in view.positions(quantity):
+        o, r = view.obs(p).astype(np.float64).ravel(), view.ref(p).ravel()
+        num, den = num + float(o @ r), den + float(r @ r)
+    return num / den if den > 0 else float("nan")
+
+
+def _factor_hint(c: float, case: Case) -> str:
+    """What a constant factor most likely is (the batch size first: N = 2 is also 'halved')."""
+    named = []
+    if case.N > 1:
+        named += [(1 / case.N, f"= 1/N: averaged over the batch (N={case.N}) instead of summed"),
+                  (float(case.N), f"= N={case.N}")]  # fmt: skip
+    named += [(-1.0, "the sign is flipped"), (2.0, "counted twice"), (0.5, "halved")]
+    for value, words in named:
+        if abs(c - value) <= 1e-6 * abs(value):
+            return f" ({words})"
+    return ""
+
+
+def _scaled(view: _View, c: float) -> Candidate:
+    return lambda p: c * view.ref(p)
+
+
+def _match_transforms(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
+    """Zero, scaled, transposed, time-reversed: per quantity, the first that fits."""
+    causes, lines = [], []
+    for q in list(todo):
+        zero = _explains(view, q, lambda p: np.zeros_like(view.ref(p)))
+        c = _scale_factor(view, q)
+        if zero:
+            hint = ": backward must store it, self.dh = dt_0 Wh^T" if q == "dh" else ""
+            causes.append("zero")
+            lines.append(f"{q} is all zeros where it should not be: it is never written{hint}.")
+        elif np.isfinite(c) and _explains(view, q, _scaled(view, c)):
+            causes.append("scaled")
+            lines.append(
+                f"{q} is {c:.6g} x the true value{_factor_hint(c, view.case)}: the shape of the "
+                f"math is right but a constant factor is not ({MATH[q]})."
+            )
+        elif q in ("dWx", "dWh") and _explains(view, q, lambda p: view.ref(p).T):
+            causes.append("transposed")
+            lines.append(
+                f"{q} is the transpose of the true value (the square shape cannot catch a swapped "
+                f"product): {MATH[q]}."
+            )
+        elif q in ("hs", "dxs") and _explains(view, q, lambda p: view.ref(p)[:, ::-1]):
+            causes.append("time_reversed")
+            lines.append(
+                f"{q} is the true value reversed in time: step t is stored at T-1-t. Index the "
+                "output with the step t itself, not with a counter of a reversed loop."
+            )
+        else:
+            continue
+        todo.remove(q)
+    return causes, lines
+
+
+def _match_precision(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
+    """Right to float32's precision on a float64 case: something rounds to float32."""
+    if view.case.dtype != "float64" or not todo:
+        return [], []
+    worst = 0.0
+    for p in view.failing:
+        if p[2] in todo:
+            err = view.error(p, view.ref(p))
+            if not err <= SLACK * compare.threshold("float32", view.case.chain_steps(p[0])):
+                return [], []
+            worst = max(worst, err)
+    where = "forward" if any(q in FORWARD_QUANTITIES for q in todo) else "backward"
+    line = (
+        f"{_words(todo)} {_verb(todo, 'is', 'are')} right to about float32 precision (worst "
+        f"relative error {worst:.1e}) but not to float64's: somewhere the {where} rounds to "
+        "float32 (dtype='f', np.float32, astype(np.float32)); compute in the parameters' dtype."
+    )
+    todo.clear()
+    return ["float32_precision"], [line]
+
+
+def _match_scribbled(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
+    """NaN only in segments where the caller overwrote the returned hs before backward."""
+    scribbled = {k for k, s in enumerate(view.case.segments) if s.scribble}
+    nan = [p for p in view.failing if p[2] in todo and not np.all(np.isfinite(view.obs(p)))]
+    if not nan or any(p[0] not in scribbled for p in nan):
+        return [], []
+    qs = [q for q in todo if any(p[2] == q for p in nan)]
+    line = (
+        f"{_words(qs)} {_verb(qs, 'is', 'are')} NaN only in segments where the caller overwrote "
+        "the returned hs (with NaN) before calling backward: backward reads the very array "
+        "forward returned. Return a copy, or keep a private copy for backward."
+    )
+    todo[:] = [q for q in todo if q not in qs]
+    return ["reads_returned_hs"], [line]
+
+
+# Each takes the quantities still unexplained, removes those it explains and returns
+# (causes, lines); tried in this order.
+Matcher = Callable[[_View, list[str]], tuple[list[str], list[str]]]
+MATCHERS: tuple[Matcher, ...] = (
+    _match_scribbled,
+    _match_mistakes,
+    _match_transforms,
+    _match_precision,
+)
+
+
+# --------------------------------------------------------------------------------------
+# Localisation, when nothing known matches.
+
+
+def _bad_steps(view: _View, p: Position) -> list[int]:
+    per_step = compare.relative_error(p[2], view.obs(p), view.ref(p)).per_step
+    assert per_step is not None
+    return [int(t) for t in np.flatnonzero(~(per_step <= view.limit(p)))]
+
+
+def _where_in_time(view: _View, p: Position) -> str | None:
+    """Where in time hs or dxs first goes wrong, in words."""
+    bad = _bad_steps(view, p)
+    if not bad:
+        return None
+    k, q = p[0], p[2]
+    T = view.case.segments[k].T
+    if q == "hs":
+        if bad[0] == 0:
+            return (
+                f"hs is wrong from the first step t=0 of segment {k}: look at the start state "
+                "and the input term x_t Wx + b."
+            )
+        head = f"hs is right for t < {bad[0]} and wrong from t={bad[0]} of segment {k}"
+        if bad[0] == 1 and view.case.segments[k].start in "zr":
+            # From zeros, h_{-1} Wh vanishes: step 1 is the first that uses the recurrence.
+            return f"{head}: the error enters through the recurrence h_{{t-1}} Wh."
+        return f"{head}: look at what the loop does differently from step {bad[0]} on."
+    if bad[-1] == T - 1:
+        return (
+            f"dxs is wrong already at the last step t={T - 1} of segment {k}, which receives no "
+            "carried gradient: look at the step's own gradient, dt_t = dhs_t ⊙ (1 − h_t²) and "
+            f"{MATH['dxs']}."
+        )
+    right = f"step t={T - 1}" if bad[-1] == T - 2 else f"steps t={T - 1} down to t={bad[-1] + 1}"
+    return (
+        f"dxs is right at the last {right} and wrong from "
+        f"t={bad[-1]} back to t={bad[0]} (segment {k}): the error enters with the gradient "
+        "carried back from later steps, dh_next = dt_{t+1} Wh^T, and spreads backward."
+    )
+
+
+def _where_in_calls(view: _View, q: str) -> str | None:
+    """Whether q is right in earlier segments or calls and goes wrong later."""
+    first = min((p for p in view.failing if p[2] == q), key=lambda p: (p[0], p[1] or 0))
+    k, j = first[0], first[1]
+    if j == 1 and (k, 0, q) not in view.failing:
+        return (
+            f"{q}: the first backward call of segment {k} is right, the second one (same forward, "
+            "another dhs) is not: backward must not change what forward cached, and must "
+            "overwrite grads rather than add to them."
+        )
+    if k > 0:
+        start = START_WORDS[view.case.segments[k].start]
+        return (
+            f"{q} is right in segment{'s' if k > 1 else ''} 0{f'..{k - 1}' if k > 1 else ''} and "
+            f"first wrong in segment {k}, which starts {start}: look at what the layer keeps "
+            "from one call to the next."
+        )
+    return None
+
+
+def _localise(view: _View, todo: list[str]) -> list[str]:
+    wrong = view.failing_quantities()
+    right = [q for q in QUANTITIES if q not in wrong and view.positions(q)]
+    lines = [
+        f"No known mistake matches {_words(todo)}. Right: {', '.join(right) or 'nothing'}; "
+        f"wrong: {', '.join(wrong)}."
+    ]
+    if any(q in FORWARD_QUANTITIES for q in wrong) and any(q in BACKWARD_QUANTITIES for q in todo):
+        # The gradients follow from a wrong forward: localise the forward only.
+        todo = [q for q in todo if q in FORWARD_QUANTITIES]
+        lines.append(
+            "The forward is wrong, so the gradients may be wrong only because of it: "
+            "fix the forward first."
+        )
+    for q in todo:
+        said = _where_in_calls(view, q)
+        if said:
+            lines.append(said)
+        if q in ("hs", "dxs"):
+            first = min((p for p in view.failing if p[2] == q), key=lambda p: (p[0], p[1] or 0))
+            said = _where_in_time(view, first)
+            if said:
+                lines.append(said)
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+
+
+def diagnose(
+    case: Case,
+    observed: Sequence[SegmentValues],
+    reference: Sequence[SegmentValues],
+    failing: Sequence[Position],
+) -> Diagnosis:
+    """Explain the failing positions of one case.
+
+    observed: the layer's completed segments (e.g. `drive(...).segments`); reference: a
+    float64 reference of at least as many segments; failing: (segment, call, quantity)
+    of every mismatch (call None for hs and h), e.g. from the report's failures.
+    """
+    failing_set = frozenset(p for p in failing if p[0] < len(observed))
+    if not failing_set:
+        return Diagnosis()
+    view = _View(case, case.data(), observed, reference, failing_set)
+    todo = view.failing_quantities()
+    causes: list[str] = []
+    lines: list[str] = []
+    for match in MATCHERS:
+        c, ls = match(view, todo)
+        causes += c
+        lines += ls
+    if todo:
+        lines += _localise(view, todo)
+    return Diagnosis(tuple(causes), tuple(lines))
+
+
+def explain_failures(report: Report, layer: LayerFactory, backends: Sequence[str]) -> None:
+    """Fill report.diagnosis, smallest_case, smallest_reproducer and numbers for one failing
+    case: the first with a mismatch, else the first failing one. `backends` are the names
+    the report was checked against (the diagnosis uses the reference that flagged it)."""
+    from crosscheck.verify import references, reproducer  # verify imports this module
+
+    bad = report.failing_case_ids
+    if not bad:
+        return
+    mismatched = [f for f in report.failures if f.kind == "mismatch"]
+    case_id = mismatched[0].case_id if mismatched else bad[0]
+    case = next(c for c in report.cases if c.id == case_id)
+    failures = [f for f in mismatched if f.case_id == case_id]
+    if failures:
+        by_name = {o.name: o for b in backends for o in load_backend(b)}
+        oracle = by_name[failures[0].backend or ""]
+        ref = references(oracle, [case])[0]
+        failing = [(f.segment, f.call, f.quantity) for f in failures if f.backend == oracle.name]
+        if ref is not None:
+            found = diagnose(case, drive(layer, case).segments, ref, failing)
+            report.diagnosis = list(found.lines)
+    small = shrink(layer, case, backends, spec=report.layer)
+    used = fast_backend(small, backends)
+    report.smallest_case = small.id
+    report.smallest_reproducer = reproducer(report.layer, small.id, used)
+    report.numbers = numbers(layer, small, used)

@@ -1,0 +1,166 @@
+"""Check a layer from pytest in one line, and draw cases for property tests.
+
+A student's test file:
+
+    from crosscheck.testing import assert_layer_matches
+    from my_layers import TimeRNN
+
+    def test_time_rnn():
+        assert_layer_matches(TimeRNN)
+
+On failure the AssertionError's first line is the verdict (what pytest's summary,
+`-ra` and JUnit XML show); the rest is the same text the CLI prints. How many cases
+and which backends: the arguments below, else the pytest options --crosscheck-cases
+and --crosscheck-backend (crosscheck.pytest_plugin), else 20 cases on every
+installed backend.
+
+An instructor's property test (needs hypothesis, imported only by `cases()`):
+
+    from hypothesis import given, settings
+    from crosscheck.testing import assert_layer_matches, cases
+
+    @settings(max_examples=25, deadline=None)
+    @given(cases(max_T=8))
+    def test_time_rnn_on_any_case(case):
+        assert_layer_matches(TimeRNN, cases=[case], explain=False)
+
+(explain=False: hypothesis reruns a failing test many times while it shrinks the
+case; diagnosing every rerun would take seconds each.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crosscheck.cases import DTYPES, NDH_POOL, REGIMES, T_POOL, Case, Segment, Start
+from crosscheck.drive import LayerFactory
+from crosscheck.render import render_text, verdict
+from crosscheck.report import Report
+from crosscheck.verify import verify
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+__all__ = ["DEFAULT_CASES", "assert_layer_matches", "cases", "configure", "failure_message"]
+
+# Fewer than the CLI's 100: a test suite runs this often. About 5-10 s with every backend.
+DEFAULT_CASES = 20
+
+
+
+@dataclass
+class _Session:
+    """Defaults for calls that leave `cases` or `backends` out (set by the pytest plugin)."""
+
+    cases: int | None = None
+    backends: list[str] | None = None
+
+
+_session = _Session()
+
+
+def configure(*, cases: int | None = None, backends: Sequence[str] | None = None) -> None:
+    """Set the defaults for assert_layer_matches calls that leave these arguments out
+    (None: back to DEFAULT_CASES, every installed backend)."""
+    _session.cases = cases
+    _session.backends = list(backends) if backends else None
+
+
+def failure_message(report: Report) -> str:
+    """The verdict line first (pytest's one-line summaries show only that), then the CLI's text."""
+    line = verdict(report)
+    body = render_text(report).rstrip()
+    body = body.removesuffix(line).rstrip()
+    return f"{line}\n\n{body}"
+
+
+def assert_layer_matches(
+    factory: LayerFactory,
+    *,
+    cases: int | Sequence[Case] | None = None,
+    seed: int = 0,
+    dtypes: Sequence[str] = DTYPES,
+    backends: Sequence[str] | None = None,
+    explain: bool = True,
+) -> Report:
+    """Verify `factory` (built as `factory(Wx, Wh, b, stateful=...)`) and return the report.
+
+    Same arguments as `crosscheck.verify`; cases and backends left out (None) take the
+    session defaults (see the module doc). explain: on failure, add the likely cause and
+    the smallest failing case to the message (a few seconds).
+
+    Raises a plain AssertionError (pytest's summary line reads "AssertionError: FAIL: ...")
+    whose message is the verdict, then the CLI's report, unless the layer agrees with
+    every oracle on every case. An inconclusive run fails too, and so does a run in which
+    no oracle could check any case (e.g. only "numeric", which skips large cases).
+    Raises BackendUnavailable if a named backend is missing.
+    """
+    __tracebackhide__ = True  # pytest: show the test's line, not this helper's
+    if cases is None:
+        cases = _session.cases or DEFAULT_CASES
+    if backends is None:
+        backends = _session.backends
+    report = verify(
+        factory, cases=cases, seed=seed, dtypes=dtypes, backends=backends, explain=explain
+    )
+    if not report.ok:
+        raise AssertionError(failure_message(report))
+    if not any(report.checked.values()):
+        raise AssertionError(
+            f"NOTHING CHECKED: no case of {len(report.cases)} could be recomputed by "
+            f"{', '.join(report.backends)}; add cases or a backend such as jax or torch"
+        )
+    return report
+
+
+def cases(
+    *,
+    dtypes: Sequence[str] = DTYPES,
+    regimes: Sequence[str] = REGIMES,
+    max_T: int | None = None,
+    max_segments: int = 4,
+) -> SearchStrategy[Case]:
+    """A hypothesis strategy for Cases, over the same shape, length and regime pools
+    as `crosscheck.cases.generate_cases`.
+
+    Each field is drawn separately, so a failing case shrinks towards the simplest
+    one: N = D = H = 1, T = 1, the first regime, stateless, one segment. Unlike the
+    generator, segments of one case may have different lengths.
+    max_T: keep only lengths <= max_T from the pool (short cases check faster).
+    """
+    import hypothesis.strategies as st
+
+    lengths = [T for T in T_POOL if max_T is None or T <= max_T]
+    if not lengths or not dtypes or not regimes or max_segments < 1:
+        raise ValueError("cases(): no case fits (check max_T, dtypes, regimes, max_segments)")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Case:
+        N, D, H = draw(st.sampled_from(NDH_POOL))
+        regime = draw(st.sampled_from(list(regimes)))
+        stateful = draw(st.booleans())
+        segments = []
+        for k in range(draw(st.integers(1, max_segments))):
+            segments.append(
+                Segment(
+                    T=draw(st.sampled_from(lengths)),
+                    start=draw(st.sampled_from(_starts(stateful, k))),
+                    backwards=draw(st.integers(1, 2)),
+                    scribble=draw(st.booleans()),
+                )
+            )
+        dtype = draw(st.sampled_from(list(dtypes)))
+        seed = draw(st.integers(0, 2**31 - 1))
+        return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed)
+
+    return build()
+
+
+def _starts(stateful: bool, k: int) -> tuple[Start, ...]:
+    """How segment k may begin: stateless always from zeros; a stateful chain starts
+    fresh or from set_state, then carries, sets or resets."""
+    if not stateful:
+        return ("z",)
+    return ("z", "s") if k == 0 else ("c", "s", "r")

@@ -1,0 +1,275 @@
+"""python -m crosscheck: arguments, output, JSON and exit codes.
+
+Most tests call crosscheck.cli.main in-process; a few run the real command.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crosscheck_helpers import (
+    SMALL_IDS,
+    WRONG_FROM_STEP_2_SOURCE,
+    HandrnnOracle,
+    ScaledOracle,
+    use_backends,
+    verify_module,
+)
+
+from crosscheck.cli import main
+
+NUMERIC = ["--backend", "numeric"]
+PASSING_ID = "f32:N2:D3:H4:moderate:stateless:2z:3"  # T=2: WrongLate is still right
+FAILING_ID = "f64:N2:D3:H4:moderate:stateful:3s,5c:4"
+JSON_KEYS = {
+    "schema_version", "verdict", "ok", "exit_code", "layer", "seed", "cases",
+    "elapsed_s", "backends", "summary", "failures", "disagreements",
+}  # fmt: skip
+
+
+def cases(*ids: str) -> list[str]:
+    return [a for i in ids for a in ("--case", i)]
+
+
+def strict_json(text: str) -> Any:
+    """json.loads that rejects NaN and Infinity, which are not JSON."""
+
+    def reject(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "_REFERENCE_CACHE", {})
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """cwd = tmp_path; sys.path and modules imported from tmp_path are restored after."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield tmp_path
+    for name, mod in list(sys.modules.items()):
+        if str(getattr(mod, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crosscheck", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_correct_layer_exits_0_with_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*NUMERIC, *cases(*SMALL_IDS)]) == 0
+    out, err = capsys.readouterr()
+    header = next(line for line in out.splitlines() if "dWh" in line)
+    assert header.split() == ["hs", "h", "dxs", "dWx", "dWh", "db", "dh", "cases"]
+    row = next(line for line in out.splitlines() if line.startswith("numeric"))
+    assert row.split()[-1] == str(len(SMALL_IDS)) and " X" not in row
+    assert out.rstrip().splitlines()[-1].startswith("PASS: handrnn:TimeRNN agrees with numeric")
+    assert err == ""
+
+
+def test_a_wrong_layer_exits_1_with_where_and_a_reproducer_that_fails_again(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "wrong_late.py").write_text(WRONG_FROM_STEP_2_SOURCE)
+    argv = ["--layer", "wrong_late:WrongLate", *NUMERIC, *cases(PASSING_ID, FAILING_ID)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    (hs_line,) = [line for line in out.splitlines() if line.strip().startswith("hs: worst error")]
+    assert " vs threshold " in hs_line and "against numeric" in hs_line
+    assert f"first seen in case {FAILING_ID}, segment 0, first bad time step t=2" in hs_line
+    lines = out.splitlines()
+    reproducer = lines[lines.index("Rerun the first failing case alone:") + 1].strip()
+    assert (
+        out.rstrip().splitlines()[-1] == "FAIL: wrong_late:WrongLate is wrong on 1 of 2 cases (hs)"
+    )
+
+    # Run exactly as printed, from the same directory (python -> this interpreter).
+    cmd = shlex.split(reproducer)
+    assert cmd[:3] == ["python", "-m", "crosscheck"]
+    again = subprocess.run([sys.executable, *cmd[1:]], cwd=workdir, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 1, again.stderr
+    assert "wrong_late:WrongLate is wrong on 1 of 1 cases (hs)" in again.stdout
+    assert f"first seen in case {FAILING_ID}, segment 0, first bad time step t=2" in again.stdout
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("crosscheck: error: ") and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--cases", "ten"], "invalid int value: 'ten'"),
+        (["--backend", "tensorflow"], "invalid choice: 'tensorflow'"),
+        (["--cases", "0"], "--cases must be at least 1"),
+        (["--layer", "handrnn"], "--layer must look like MODULE:ATTR"),
+        (["--layer", "no_such_module_xyz:TimeRNN"], "module 'no_such_module_xyz' not found"),
+        (["--layer", "handrnn:TimeRNNN"], "module 'handrnn' has no attribute 'TimeRNNN'"),
+        (["--layer", "handrnn:__version__"], "handrnn:__version__ is not callable"),
+        (["--case", "f32:N2:oops"], "not a case id: 'f32:N2:oops'"),
+        (["--case", "f32:N2:D3:H4:moderate:stateful:3c:1"], "segment 0 cannot carry"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_a_layer_module_that_raises_on_import_exits_2_with_one_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "needs_gpu.py").write_text("raise RuntimeError('no GPU here')\n")
+    (workdir / "needs_tf.py").write_text("import tensorflow_not_installed_xyz\n")
+    assert main(["--layer", "needs_gpu:TimeRNN"]) == 2
+    assert "importing 'needs_gpu' failed: RuntimeError: no GPU here" in one_line_error(capsys)
+    assert main(["--layer", "needs_tf:TimeRNN"]) == 2
+    err = one_line_error(capsys)
+    assert "importing 'needs_tf' failed: ModuleNotFoundError" in err
+    assert "tensorflow_not_installed_xyz" in err
+
+
+def test_a_backend_that_is_not_installed_exits_2_saying_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a)
+    )
+    assert main(["--backend", "jax", "--cases", "1"]) == 2
+    err = one_line_error(capsys)
+    assert "backend 'jax' needs jax, which is not installed: pip install 'handrnn[jax]'" in err
+
+
+def test_an_unwritable_json_path_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-dir" / "report.json"
+    assert main([*NUMERIC, *cases(PASSING_ID), "--quiet", "--json", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crosscheck: error: cannot write --json") and "Traceback" not in err
+
+
+def test_a_layer_that_raises_during_a_case_is_a_mismatch_showing_the_exception(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "raising.py").write_text(
+        "from handrnn import TimeRNN\n\n\nclass Raising(TimeRNN):\n"
+        "    def backward(self, dhs):\n        raise ValueError('shapes do not align')\n"
+    )
+    assert main(["--layer", "raising:Raising", *NUMERIC, *cases(PASSING_ID)]) == 1
+    out = capsys.readouterr().out
+    assert "exception: backward raised ValueError: shapes do not align" in out
+    assert "raising.py:6" in out  # where, in the user's file
+    assert "FAIL: raising:Raising is wrong on 1 of 1 cases (backward)" in out
+
+
+def test_json_path_gets_the_documented_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "report.json"
+    assert main([*NUMERIC, *cases(*SMALL_IDS[:2]), "--seed", "7", "--json", str(path)]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("PASS:")
+    doc = strict_json(path.read_text())
+    assert set(doc) >= JSON_KEYS
+    assert doc["schema_version"] == 1
+    assert (doc["verdict"], doc["ok"], doc["exit_code"]) == ("pass", True, 0)
+    assert (doc["layer"], doc["seed"], doc["cases"]) == ("handrnn:TimeRNN", 7, 2)
+    assert doc["backends"] == [{"name": "numeric", "cases_checked": 2}]
+    assert {s["quantity"] for s in doc["summary"]} == {"hs", "h", "dxs", "dWx", "dWh", "db", "dh"}
+    assert all(s["ok"] and s["compared"] > 0 for s in doc["summary"])
+    assert doc["failures"] == [] and doc["disagreements"] == []
+    assert isinstance(doc["elapsed_s"], float)
+
+
+def test_json_failures_carry_the_fields_a_tool_needs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "wrong_late.py").write_text(WRONG_FROM_STEP_2_SOURCE)
+    assert (
+        main(["--layer", "wrong_late:WrongLate", *NUMERIC, *cases(FAILING_ID), "--json", "-"]) == 1
+    )
+    doc = strict_json(capsys.readouterr().out)
+    assert (doc["verdict"], doc["ok"], doc["exit_code"]) == ("fail", False, 1)
+    f = doc["failures"][0]
+    assert (f["kind"], f["quantity"], f["case_id"], f["segment"]) == (
+        "mismatch",
+        "hs",
+        FAILING_ID,
+        0,
+    )
+    assert (f["first_bad_step"], f["backend"]) == (2, "numeric")
+    assert f["error"] > f["threshold"] and "--case" in f["reproducer"]
+
+
+def test_json_stays_valid_when_an_oracle_returns_nan(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_backends(monkeypatch, {"fake": [HandrnnOracle(), ScaledOracle("nan", "db", float("nan"))]})
+    assert main([*cases(PASSING_ID), "--json", "-"]) == 3
+    out, err = capsys.readouterr()
+    doc = strict_json(out)
+    assert doc["verdict"] == "inconclusive" and doc["exit_code"] == 3
+    assert doc["disagreements"][0]["oracles"] == ["handrnn-f64", "nan"]
+    assert err.startswith("INCONCLUSIVE:")
+
+
+def test_json_dash_prints_only_json_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*NUMERIC, *cases(PASSING_ID), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert strict_json(out)["verdict"] == "pass"
+    assert err.strip().startswith("PASS:")  # the verdict goes to stderr
+
+
+def test_quiet_prints_only_the_verdict_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*NUMERIC, *cases(PASSING_ID), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "PASS: handrnn:TimeRNN agrees with numeric on all 1 cases\n"
+    assert err == ""
+
+
+def test_layer_modules_resolve_from_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "my_rnn.py").write_text("from handrnn import TimeRNN as MyRNN\n")
+    done = run_cli("--layer", "my_rnn:MyRNN", *NUMERIC, *cases(PASSING_ID), "--quiet", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "PASS: my_rnn:MyRNN agrees with numeric on all 1 cases\n"
+
+
+def test_the_real_command_reports_a_missing_module_in_one_line(tmp_path: Path) -> None:
+    done = run_cli("--layer", "not_here:TimeRNN", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"crosscheck: error: module 'not_here' not found (looked in the current directory "
+        f"{tmp_path} and on sys.path)"
+    ]
+
+
+@pytest.mark.jax
+def test_default_run_with_jax_passes_handrnn(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("jax")
+    assert main(["--backend", "jax", "--cases", "6", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "6 cases (3 float32, 3 float64), seed 3" in out
+    assert "PASS: handrnn:TimeRNN agrees with jax on all 6 cases" in out
