@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
     p.add_argument("--plot", metavar="DIR",
-                   help="also write PNGs of one case (the first failing, else the longest): "
-                   "error per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
+                   help="also write PNGs of one case (the first failing, else the longest): error "
+                   "per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

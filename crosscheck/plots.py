@@ -87,7 +87,8 @@ def hidden_state_grads(Wh: Array, hs: Array, dhs: Array) -> Array:
 
 def step_norms(a: Array) -> Array:
     """(N, T, X) -> (T,): the Frobenius norm over samples and features at each step."""
-    return np.sqrt(np.sum(np.square(np.asarray(a, dtype=np.float64)), axis=(0, 2)))
+    norms: Array = np.sqrt(np.sum(np.square(np.asarray(a, dtype=np.float64)), axis=(0, 2)))
+    return norms
 
 
 @dataclass(frozen=True)
@@ -283,8 +284,9 @@ def _draw_errors(tr: Trace, layer: str, path: Path) -> None:
                 ax.plot(x, shown, marker="o", markersize=3, linewidth=1.2, color=f"C{j}",
                         linestyle="-" if j == 0 else "--", label=once(label))  # fmt: skip
                 if bad.any():
-                    ax.plot(x[bad], np.full(int(bad.sum()), max(1.0, 10 * s.threshold)), "x",
-                            color="tab:red", markersize=7, label=once("NaN/inf from the layer"))  # fmt: skip
+                    top = np.full(int(bad.sum()), max(1.0, 10 * s.threshold))
+                    ax.plot(x[bad], top, "x", color="tab:red", markersize=7,
+                            label=once("NaN/inf from the layer"))  # fmt: skip
         if not any(s.errors[q] for s in tr.segments):
             ax.text(0.5, 0.5, "the layer produced no values for this quantity", ha="center",
                     transform=ax.transAxes, color="tab:red")  # fmt: skip

@@ -19,7 +19,8 @@ from crosscheck.oracles import BACKENDS
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("crosscheck", "crosscheck: checking a hand-written TimeRNN")
     group.addoption("--crosscheck-cases", type=int, default=None, metavar="N",
-                    help=f"cases per assert_layer_matches call (default {testing.DEFAULT_CASES})")  # fmt: skip
+                    help="cases per assert_layer_matches call "
+                    f"(default {testing.DEFAULT_CASES})")  # fmt: skip
     group.addoption("--crosscheck-backend", action="append", choices=list(BACKENDS), default=None,
                     help="an oracle backend for assert_layer_matches (repeatable; "
                     "default: every installed one)")  # fmt: skip

@@ -49,7 +49,6 @@ __all__ = ["DEFAULT_CASES", "assert_layer_matches", "cases", "configure", "failu
 DEFAULT_CASES = 20
 
 
-
 @dataclass
 class _Session:
     """Defaults for calls that leave `cases` or `backends` out (set by the pytest plugin)."""
@@ -132,7 +131,7 @@ def cases(
     """
     import hypothesis.strategies as st
 
-    lengths = [T for T in T_POOL if max_T is None or T <= max_T]
+    lengths = [T for T in T_POOL if max_T is None or max_T >= T]
     if not lengths or not dtypes or not regimes or max_segments < 1:
         raise ValueError("cases(): no case fits (check max_T, dtypes, regimes, max_segments)")
 

@@ -20,7 +20,7 @@ from crosscheck import verify
 from crosscheck.render import render_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # find student_layer.py from anywhere
-from student_layer import TimeRNN  # noqa: E402
+from student_layer import TimeRNN
 
 
 def main(backends: list[str]) -> int:

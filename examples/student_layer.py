@@ -29,7 +29,7 @@ class RNN:
         return h_next
 
     def backward(self, dh_next):
-        Wx, Wh, b = self.params
+        Wx, Wh, _ = self.params
         x, h_prev, h_next = self.cache
         dt = dh_next * (1 - h_next**2)
         db = np.sum(dt, axis=0)
@@ -54,9 +54,9 @@ class TimeRNN:
         self.stateful = stateful
 
     def forward(self, xs):
-        Wx, Wh, b = self.params
-        N, T, D = xs.shape
-        D, H = Wx.shape
+        Wx = self.params[0]
+        N, T, _ = xs.shape
+        H = Wx.shape[1]
 
         self.layers = []
         hs = np.empty((N, T, H), dtype=Wx.dtype)
@@ -73,9 +73,9 @@ class TimeRNN:
         return hs
 
     def backward(self, dhs):
-        Wx, Wh, b = self.params
-        N, T, H = dhs.shape
-        D, H = Wx.shape
+        Wx = self.params[0]
+        N, T, _ = dhs.shape
+        D = Wx.shape[0]
 
         dxs = np.empty((N, T, D), dtype=Wx.dtype)
         dh = 0

@@ -1,9 +1,11 @@
 """handrnn: a hand-written, NumPy-only tanh RNN with the API of "Deep Learning from Scratch 2".
 
-from handrnn import TimeRNN
-layer = TimeRNN(Wx, Wh, b, stateful=False)  # Wx (D, H), Wh (H, H), b (H,)
-hs = layer.forward(xs)                       # xs (N, T, D) -> hs (N, T, H)
-dxs = layer.backward(dhs)                    # dhs (N, T, H) -> dxs (N, T, D)
+Usage::
+
+    from handrnn import TimeRNN
+    layer = TimeRNN(Wx, Wh, b, stateful=False)  # Wx (D, H), Wh (H, H), b (H,)
+    hs = layer.forward(xs)                       # xs (N, T, D) -> hs (N, T, H)
+    dxs = layer.backward(dhs)                    # dhs (N, T, H) -> dxs (N, T, D)
 """
 
 from handrnn.layers import RNN, TimeRNN

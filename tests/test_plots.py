@@ -57,7 +57,9 @@ def numeric() -> list[Any]:
 
 def test_a_failing_report_draws_its_first_failing_case(tmp_path: Path) -> None:
     report = verify(DxsOnePercentOff, cases=list(SMALL_CASES), backends=["numeric"], explain=False)
-    out = plots.write_plots(report, DxsOnePercentOff, tmp_path / "new" / "dir", backends=["numeric"])
+    out = plots.write_plots(
+        report, DxsOnePercentOff, tmp_path / "new" / "dir", backends=["numeric"]
+    )
     assert_valid_pngs(out.paths)
     assert out.why == "first failing case" and out.case.id == report.failing_case_ids[0]
 
@@ -94,7 +96,7 @@ def test_hidden_state_gradients_give_back_the_oracles_dxs_and_dh() -> None:
     ref = references(numeric()[0], [case])[0]
     assert ref is not None
     data = case.data()
-    for seg, sd, r in zip(case.segments, data.segments, ref):
+    for sd, r in zip(data.segments, ref):
         for dhs, grads in zip(sd.dhs, r.backward):
             g = plots.hidden_state_grads(data.Wh, r.hs, dhs)
             da = g * (1 - r.hs**2)

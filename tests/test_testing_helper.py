@@ -101,6 +101,9 @@ def test_property_handrnn_matches_torch_on_any_case(case: Case) -> None:
 
 
 def test_importing_crosscheck_testing_does_not_import_hypothesis_or_pytest() -> None:
-    probe = "import sys, crosscheck.testing; print('hypothesis' in sys.modules, 'pytest' in sys.modules)"
+    probe = (
+        "import sys, crosscheck.testing\n"
+        "print('hypothesis' in sys.modules, 'pytest' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
