@@ -17,7 +17,7 @@ Sizes, regimes and chain shapes are drawn here and nowhere else.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -195,6 +195,9 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
     n_segments = int(rng.integers(1, 5))
     segments = []
     for k in range(n_segments):
+        # A later batch may be shorter (the tail of a corpus): layers must not size
+        # their buffers on the first call.
+        Tk = T if k == 0 or rng.random() >= 0.2 else int(T_POOL[rng.integers(T_POOL.index(T) + 1)])
         if not stateful:
             start: Start = "z"
         elif k == 0:
@@ -203,7 +206,7 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
             start = ("c", "c", "c", "s", "r")[rng.integers(5)]
         segments.append(
             Segment(
-                T,
+                Tk,
                 start,
                 backwards=2 if rng.random() < 0.25 else 1,
                 scribble=bool(rng.random() < 0.2),
@@ -212,14 +215,30 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
     return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
 
 
-def generate_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) -> list[Case]:
-    """`count` cases, reproducible from `seed`; dtypes alternate so each gets its share."""
+def generate_cases(
+    count: int,
+    seed: int = 0,
+    dtypes: Sequence[str] = DTYPES,
+    accept: Callable[[Case], bool] | None = None,
+) -> list[Case]:
+    """`count` cases, reproducible from `seed`; dtypes alternate so each gets its share.
+
+    accept: keep only the cases it approves (e.g. those the chosen oracles can check);
+    the draws go on until `count` are kept.
+    """
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dt!r}")
-    return [
-        draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)]) for i in range(count)
-    ]
+    cases: list[Case] = []
+    for i in range(1000 * max(count, 1)):
+        if len(cases) == count:
+            break
+        case = draw_case(np.random.default_rng([seed, i]), dtypes[len(cases) % len(dtypes)])
+        if accept is None or accept(case):
+            cases.append(case)
+    if len(cases) < count:
+        raise ValueError(f"the generator found only {len(cases)} acceptable cases of {count}")
+    return cases
 
 
 _CASE_RE = re.compile(

@@ -10,6 +10,9 @@ precision" and "NaN only where the caller overwrote hs". What is still unexplain
 localised: which quantities are right and wrong, in which segment or backward call the
 error first shows, and where in time it starts.
 
+`explain_failures` is what `verify(explain=True)` calls: it diagnoses one failing case
+and shrinks it (crosscheck.shrink), filling the report's explanation fields.
+
 Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state:
 
     a_t  = h_{t-1} Wh + x_t Wx + b,   h_t = tanh(a_t)
@@ -30,7 +33,7 @@ from numpy.typing import NDArray
 from crosscheck import compare
 from crosscheck.cases import Case, CaseData
 from crosscheck.drive import LayerFactory, drive
-from crosscheck.oracles import load_backend
+from crosscheck.oracles import Oracle
 from crosscheck.quantities import (
     BACKWARD_QUANTITIES,
     FORWARD_QUANTITIES,
@@ -645,10 +648,12 @@ def diagnose(
     return Diagnosis(tuple(causes), tuple(lines))
 
 
-def explain_failures(report: Report, layer: LayerFactory, backends: Sequence[str]) -> None:
+def explain_failures(
+    report: Report, layer: LayerFactory, oracles: Sequence[tuple[str, Oracle]]
+) -> None:
     """Fill report.diagnosis, smallest_case, smallest_reproducer and numbers for one failing
-    case: the first with a mismatch, else the first failing one. `backends` are the names
-    the report was checked against (the diagnosis uses the reference that flagged it)."""
+    case: the first with a mismatch, else the first failing one. `oracles`: the (backend,
+    oracle) pairs the report was checked against; the diagnosis uses the one that flagged it."""
     from crosscheck.verify import references, reproducer  # verify imports this module
 
     bad = report.failing_case_ids
@@ -659,13 +664,13 @@ def explain_failures(report: Report, layer: LayerFactory, backends: Sequence[str
     case = next(c for c in report.cases if c.id == case_id)
     failures = [f for f in mismatched if f.case_id == case_id]
     if failures:
-        by_name = {o.name: o for b in backends for o in load_backend(b)}
-        oracle = by_name[failures[0].backend or ""]
+        oracle = next(o for _, o in oracles if o.name == failures[0].backend)
         ref = references(oracle, [case])[0]
         failing = [(f.segment, f.call, f.quantity) for f in failures if f.backend == oracle.name]
         if ref is not None:
             found = diagnose(case, drive(layer, case).segments, ref, failing)
             report.diagnosis = list(found.lines)
+    backends = list(dict.fromkeys(b for b, _ in oracles))
     small = shrink(layer, case, backends, spec=report.layer)
     used = fast_backend(small, backends)
     report.smallest_case = small.id

@@ -68,9 +68,17 @@ class _Driver:
     def problem(self, kind: str, quantity: str, message: str, call: int | None = None) -> None:
         self.out.problems.append(Problem(kind, quantity, self.segment, call, message))
 
+    def attr(self, layer: Any, name: str, call: int | None = None) -> Any:
+        """layer.name, or None if it is missing; a property that raises stops the case."""
+        try:
+            return getattr(layer, name, None)
+        except Exception as exc:
+            self.problem("exception", name, _describe_exception(f"reading layer.{name}", exc), call)
+            raise _Stop from exc
+
     def call(self, layer: Any, method: str, *args: Any, call: int | None = None) -> Any:
         """layer.method(*args), recording an exception as the layer's problem and stopping."""
-        fn = getattr(layer, method, None)
+        fn = self.attr(layer, method, call)
         if not callable(fn):
             self.problem("protocol", method, f"the layer has no method {method}()", call)
             raise _Stop
@@ -134,7 +142,7 @@ class _Driver:
         except Exception as exc:
             self.problem("exception", "constructor", _describe_exception("the constructor", exc))
             raise _Stop from exc
-        got_params = getattr(layer, "params", None)
+        got_params = self.attr(layer, "params")
         if (
             not isinstance(got_params, list)
             or len(got_params) != 3
@@ -146,7 +154,7 @@ class _Driver:
                 "layer.params is not [Wx, Wh, b] holding the very arrays passed to the "
                 "constructor: an optimizer updating them in place would not reach the layer",
             )
-        grads = getattr(layer, "grads", None)
+        grads = self.attr(layer, "grads")
         first_grads = list(grads) if isinstance(grads, list) else None
         if first_grads is None or len(first_grads) != 3:
             self.problem(
@@ -169,7 +177,7 @@ class _Driver:
             xs_in = sd.xs.copy()
             hs_ret = self.call(layer, "forward", xs_in)
             hs = self.check_array("hs", hs_ret, (N, seg.T, H))
-            h_attr = getattr(layer, "h", None)
+            h_attr = self.attr(layer, "h")
             h = self.check_array("h", h_attr, (N, H))
             if np.shares_memory(hs_ret, h_attr):
                 self.problem("protocol", "h", "layer.h shares memory with the returned hs")
@@ -195,7 +203,7 @@ class _Driver:
                 dhs_in = dhs.copy()
                 dxs_ret = self.call(layer, "backward", dhs_in, call=j)
                 dxs = self.check_array("dxs", dxs_ret, (N, seg.T, D), j)
-                now = getattr(layer, "grads", None)
+                now = self.attr(layer, "grads", j)
                 if (
                     not isinstance(now, list)
                     or len(now) != 3
@@ -212,7 +220,7 @@ class _Driver:
                 dWx = self.check_array("dWx", now[0], (D, H), j)
                 dWh = self.check_array("dWh", now[1], (H, H), j)
                 db = self.check_array("db", now[2], (H,), j)
-                dh_attr = getattr(layer, "dh", None)
+                dh_attr = self.attr(layer, "dh", j)
                 dh = self.check_array("dh", dh_attr, (N, H), j)
                 if np.shares_memory(dxs_ret, dh_attr):
                     self.problem(

@@ -232,7 +232,7 @@ def _steps(s: SegmentTrace) -> Array:
     return np.arange(s.first, s.first + s.T)
 
 
-def _mark_segments(ax: Any, tr: Trace) -> None:
+def _mark_segments(ax: Any, tr: Trace, stop_note: bool = True) -> None:
     """Dotted lines where a segment begins, labelled with how its state starts; a grey
     band over the segments the layer did not finish; whole time steps on the x axis."""
     from matplotlib.ticker import MaxNLocator
@@ -241,8 +241,9 @@ def _mark_segments(ax: Any, tr: Trace) -> None:
     if tr.completed < len(tr.segments):
         s = tr.segments[tr.completed]
         ax.axvspan(s.first - 0.5, tr.case.total_steps - 0.5, color="0.92", zorder=0)
-        ax.text(s.first, 0.5, " the layer stopped here:\n see the report", va="center",
-                transform=ax.get_xaxis_transform(), color="0.35", fontsize=9)  # fmt: skip
+        if stop_note:
+            ax.text(s.first, 0.5, " the layer stopped here:\n see the report", va="center",
+                    transform=ax.get_xaxis_transform(), color="0.35", fontsize=9)  # fmt: skip
     for k, s in enumerate(tr.segments):
         if k:
             ax.axvline(s.first - 0.5, color="0.6", linestyle=":", linewidth=1)
@@ -287,14 +288,15 @@ def _draw_errors(tr: Trace, layer: str, path: Path) -> None:
                     top = np.full(int(bad.sum()), max(1.0, 10 * s.threshold))
                     ax.plot(x[bad], top, "x", color="tab:red", markersize=7,
                             label=once("NaN/inf from the layer"))  # fmt: skip
-        if not any(s.errors[q] for s in tr.segments):
+        empty = not any(s.errors[q] for s in tr.segments)
+        if empty:
             ax.text(0.5, 0.5, "the layer produced no values for this quantity", ha="center",
                     transform=ax.transAxes, color="tab:red")  # fmt: skip
         ax.set_yscale("log")
         ax.set_ylabel("relative error at step t")
         ax.set_title(f"{q}: {MEANING[q]}", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
-        _mark_segments(ax, tr)
+        _mark_segments(ax, tr, stop_note=not empty)
         ax.legend(fontsize=8, loc="lower left")
     axes[-1].set_xlabel(f"time step t (across segments); an error of 0 is drawn at {ERROR_FLOOR:g}")
     fig.suptitle(_title(tr, layer), fontsize=9)

@@ -59,36 +59,38 @@ def verdict(report: Report) -> str:
             f"INCONCLUSIVE: the oracles disagree with each other on {cases} of {n} cases; "
             "the layer is not blamed (please report this as a crosscheck bug)"
         )
+    if report.unchecked:
+        return (
+            f"INCONCLUSIVE: no chosen backend can check {len(report.unchecked)} of {n} cases "
+            f"(e.g. {report.unchecked[0]}; numeric takes small cases only: add --backend jax "
+            "or torch)"
+        )
     return f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all {n} cases"
 
 
-def _failure_line(f: Failure) -> str:
+def _failure_line(f: Failure, worst_ratio: float | None = None) -> str:
+    """One failure, in the case where it was first seen; worst_ratio: the worst over all cases."""
     where = f"segment {f.segment}" + ("" if f.call is None else f", backward call {f.call}")
     if f.kind == "mismatch":
         assert f.error is not None and f.threshold is not None
         step = "" if f.first_bad_step is None else f", first bad time step t={f.first_bad_step}"
+        worst = "" if worst_ratio is None else f"; worst over all cases x{_fmt_ratio(worst_ratio)}"
         return (
-            f"{f.quantity:>4}: worst error {f.error:.3g} vs threshold {f.threshold:.3g} "
-            f"(x{_fmt_ratio(f.error / f.threshold)}) against {f.backend}; first seen in case "
-            f"{f.case_id}, {where}{step}"
+            f"{f.quantity:>4}: error {f.error:.3g} vs threshold {f.threshold:.3g} "
+            f"(x{_fmt_ratio(f.error / f.threshold)}) against {f.backend} in case {f.case_id}, "
+            f"{where}{step}{worst}"
         )
     return f"{f.quantity:>4}: {f.kind}: {f.message} (case {f.case_id}, {where})"
 
 
 def failure_details(report: Report) -> str:
-    """Per failing quantity: the worst error and where it first went wrong; then one reproducer."""
+    """Per failing quantity: where it first went wrong and the worst ratio; then one reproducer."""
     lines = []
-    for _, group in report.failures_by_quantity().items():
-        first_case = next(
-            cid for cid in report.failing_case_ids if any(f.case_id == cid for f in group)
-        )
-        first = next(f for f in group if f.case_id == first_case)
-        worst = max(group, key=lambda f: (f.error or 0) / (f.threshold or 1))
-        if first.kind == "mismatch":
-            first = Failure(
-                **{**first.__dict__, "error": worst.error, "threshold": worst.threshold}
-            )
-        lines.append("  " + _failure_line(first))
+    order = {cid: i for i, cid in enumerate(report.failing_case_ids)}
+    for group in report.failures_by_quantity().values():
+        first = min(group, key=lambda f: order[f.case_id])
+        ratios = [f.error / f.threshold for f in group if f.error is not None and f.threshold]
+        lines.append("  " + _failure_line(first, max(ratios) if len(ratios) > 1 else None))
     first_failure = next(f for f in report.failures if f.case_id == report.failing_case_ids[0])
     lines.append("Rerun the first failing case alone:")
     lines.append("  " + first_failure.reproducer)

@@ -75,6 +75,7 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)  # oracle -> cases judged against it
+    unchecked: list[str] = field(default_factory=list)  # ids of cases no chosen oracle supports
     elapsed: float = 0.0
     # For one failing case, when verify(explain=True): what the failure most likely means
     # (crosscheck.diagnose), the smallest case that still fails, the command that reruns it
@@ -87,13 +88,13 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when the layer agreed on every case and no case was left undecided."""
-        return not self.failures and not self.disagreements
+        return not self.failures and not self.disagreements and not self.unchecked
 
     @property
     def exit_code(self) -> int:
         if self.failures:
             return EXIT_MISMATCH
-        return EXIT_INCONCLUSIVE if self.disagreements else EXIT_OK
+        return EXIT_INCONCLUSIVE if self.disagreements or self.unchecked else EXIT_OK
 
     def cell(self, backend: str, quantity: str) -> Cell:
         return self.cells.setdefault((backend, quantity), Cell())

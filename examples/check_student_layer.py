@@ -27,9 +27,7 @@ def main(backends: list[str]) -> int:
     report = verify(TimeRNN, cases=20, backends=backends or None)
     print(render_text(report))
     if not report.ok:
-        print()
-        print("What to look at: which quantities fail (the forward ones, hs and h, pass), and")
-        print("'first bad time step': see student_layer.py, TimeRNN.backward. For pictures:")
+        print("\nPictures of the first failing case (error per time step, gradient norms):")
         print("  python -m crosscheck --layer student_layer:TimeRNN --plot plots/")
     return 0
 

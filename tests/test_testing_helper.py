@@ -45,6 +45,12 @@ def test_a_wrong_layer_fails_with_the_verdict_first_then_the_cli_report() -> Non
     assert text.count(first) == 0  # the verdict is not repeated at the end
 
 
+def test_a_run_in_which_no_oracle_checked_anything_does_not_pass() -> None:
+    too_big_for_numeric = parse_case("f64:N6:D10:H10:small:stateless:64z:5")
+    with pytest.raises(AssertionError):
+        assert_layer_matches(TimeRNN, cases=[too_big_for_numeric], backends=["numeric"])
+
+
 def test_failure_message_is_the_verdict_then_the_text_report() -> None:
     report = verify(DxsOnePercentOff, cases=list(SMALL_CASES[:1]), backends=["numeric"])
     message = failure_message(report)

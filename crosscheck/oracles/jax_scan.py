@@ -162,8 +162,13 @@ class JaxOracle:
                 hs=hs[i].copy(),
                 h=hs[i, :, -1].copy(),
                 backward=tuple(
-                    Grads(dxs[i, k].copy(), dWx[i, k].copy(), dWh[i, k].copy(),
-                          db[i, k].copy(), dh[i, k].copy())  # fmt: skip
+                    Grads(
+                        dxs[i, k].copy(),
+                        dWx[i, k].copy(),
+                        dWh[i, k].copy(),
+                        db[i, k].copy(),
+                        dh[i, k].copy(),
+                    )  # fmt: skip
                     for k in range(len(job.dhs))
                 ),
             )

@@ -38,8 +38,8 @@ STEP = 2.0**-30
 # Cost of a case: sum over segments of T * (STEP_COST + P * N * H * (D + H)) with P
 # perturbations, in units of ~1 ns here (fit on 1500 generated cases). Each step
 # also has a fixed cost of a few dozen NumPy calls.
-STEP_COST = 100_000
-MAX_COST = 30e6
+STEP_COST = 80_000
+MAX_COST = 40e6
 
 
 def _shapes(T: int, D: int, H: int) -> dict[str, tuple[int, ...]]:

@@ -1,7 +1,7 @@
 """The PyTorch oracles, in float64.
 
-    torch          autograd over an explicit loop, jobs of one shape stacked into one graph
-    torch.nn.RNN   the real torch.nn.RNN module (its own kernels), one job at a time
+torch          autograd over an explicit loop, jobs of one shape stacked into one graph
+torch.nn.RNN   the real torch.nn.RNN module (its own kernels), one job at a time
 """
 
 from __future__ import annotations
@@ -112,8 +112,13 @@ class TorchLoopOracle:
                 hs=hs_np[i].copy(),
                 h=hs_np[i, :, -1].copy(),
                 backward=tuple(
-                    Grads(_numpy(g[0][i]), _numpy(g[1][i]), _numpy(g[2][i]), _numpy(g[3][i, 0]),
-                          _numpy(g[4][i]))  # fmt: skip
+                    Grads(
+                        _numpy(g[0][i]),
+                        _numpy(g[1][i]),
+                        _numpy(g[2][i]),
+                        _numpy(g[3][i, 0]),
+                        _numpy(g[4][i]),
+                    )  # fmt: skip
                     for g in grads
                 ),
             )
@@ -163,8 +168,12 @@ class TorchRNNOracle:
         hs, _ = rnn(xs, h0)
         calls = len(job.dhs)
         grads = [
-            torch.autograd.grad(hs, (xs, w_ih, w_hh, b_ih, h0), grad_outputs=_tensor(dhs),
-                                retain_graph=k + 1 < calls)  # fmt: skip
+            torch.autograd.grad(
+                hs,
+                (xs, w_ih, w_hh, b_ih, h0),
+                grad_outputs=_tensor(dhs),
+                retain_graph=k + 1 < calls,
+            )  # fmt: skip
             for k, dhs in enumerate(job.dhs)
         ]
         hs_np = _numpy(hs)
