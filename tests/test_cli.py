@@ -89,9 +89,9 @@ def test_a_wrong_layer_exits_1_with_where_and_a_reproducer_that_fails_again(
     argv = ["--layer", "wrong_late:WrongLate", *NUMERIC, *cases(PASSING_ID, FAILING_ID)]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    (hs_line,) = [line for line in out.splitlines() if line.strip().startswith("hs: worst error")]
+    (hs_line,) = [line for line in out.splitlines() if line.strip().startswith("hs: error")]
     assert " vs threshold " in hs_line and "against numeric" in hs_line
-    assert f"first seen in case {FAILING_ID}, segment 0, first bad time step t=2" in hs_line
+    assert f"in case {FAILING_ID}, segment 0, first bad time step t=2" in hs_line
     lines = out.splitlines()
     reproducer = lines[lines.index("Rerun the first failing case alone:") + 1].strip()
     assert (
@@ -105,7 +105,7 @@ def test_a_wrong_layer_exits_1_with_where_and_a_reproducer_that_fails_again(
                            text=True, timeout=120)  # fmt: skip
     assert again.returncode == 1, again.stderr
     assert "wrong_late:WrongLate is wrong on 1 of 1 cases (hs)" in again.stdout
-    assert f"first seen in case {FAILING_ID}, segment 0, first bad time step t=2" in again.stdout
+    assert f"in case {FAILING_ID}, segment 0, first bad time step t=2" in again.stdout
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:

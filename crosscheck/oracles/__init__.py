@@ -107,7 +107,7 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
                 continue
             seg, sd = case.segments[k], d.segments[k]
             if seg.start == "c" and case.stateful:
-                h0 = res[k - 1].h
+                h0 = res[k - 1].h.copy()  # an oracle must not be able to edit a result
             elif seg.start == "s" and case.stateful:
                 assert sd.h_set is not None
                 h0 = sd.h_set.astype(np.float64)
