@@ -9,6 +9,6 @@ No framework is imported until a backend is asked for.
 
 from crosscheck.cases import Case, Segment, generate_cases, parse_case
 from crosscheck.report import Failure, Report
-from crosscheck.verify import verify
+from crosscheck.verification import verify
 
 __all__ = ["Case", "Failure", "Report", "Segment", "generate_cases", "parse_case", "verify"]

@@ -19,7 +19,7 @@ from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, verdict
 from crosscheck.report import EXIT_USAGE
-from crosscheck.verify import DEFAULT_CASES, verify
+from crosscheck.verification import DEFAULT_CASES, verify
 
 
 class UsageError(Exception):
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-' for stdout)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="on a failure, skip the diagnosis and the shrinking to the smallest failing case",
+    )
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNGs of one case (the first failing, else the longest): error "
                    "per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
@@ -151,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dtypes=args.dtype or DTYPES,
                 backends=args.backend,
                 spec=args.layer,
+                explain=not args.no_explain,
                 progress=bar if show else None,
             )
         finally:

@@ -97,6 +97,8 @@ class Mistake:
 
 
 _SUM_OVER_STEPS = "the weights are shared by every step, so their gradients sum over steps: {math}"
+# Order matters where two mistakes give the same values on a case: the first is named
+# (the others as "also matches"), so narrower mistakes come before broader ones.
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("no_carry",
             "the gradient carried back from step t+1 is not added (dh is not carried back)",
@@ -137,11 +139,6 @@ MISTAKES: tuple[Mistake, ...] = (
             "dh is the gradient w.r.t. the initial state h_{-1}: {math}, set after the loop"),
     Mistake("dh_missing_Wh", "layer.dh is dt_0 instead of dt_0 Wh^T",
             "the initial state enters as h_{-1} Wh, so {math}"),
-    Mistake("stateful_ignored",
-            "forward starts every segment from zeros, ignoring the carried or set state",
-            "with stateful=True, forward starts from self.h (carried from the previous call, "
-            "or given to set_state) and from zeros only when self.h is None",
-            lambda c: c.stateful and any(s.start in "cs" for s in c.segments)),
     Mistake("set_state_ignored",
             "set_state(h) is ignored (forward starts from the carried state or zeros)",
             "set_state(h) must set self.h = h, the state the next forward starts from",
@@ -149,6 +146,11 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("reset_ignored", "reset_state() does not reset the state (it carries on through it)",
             "reset_state() must set self.h = None, so the next forward starts from zeros",
             _has_start("r")),
+    Mistake("stateful_ignored",
+            "forward starts every segment from zeros, ignoring the carried or set state",
+            "with stateful=True, forward starts from self.h (carried from the previous call, "
+            "or given to set_state) and from zeros only when self.h is None",
+            lambda c: c.stateful and any(s.start in "cs" for s in c.segments)),
     Mistake("stateless_carries",
             "a stateless layer carries its last state into the next forward",
             "with stateful=False every forward starts from h_{-1} = 0: "
@@ -654,7 +656,7 @@ def explain_failures(
     """Fill report.diagnosis, smallest_case, smallest_reproducer and numbers for one failing
     case: the first with a mismatch, else the first failing one. `oracles`: the (backend,
     oracle) pairs the report was checked against; the diagnosis uses the one that flagged it."""
-    from crosscheck.verify import references, reproducer  # verify imports this module
+    from crosscheck.verification import references, reproducer  # verification imports this module
 
     bad = report.failing_case_ids
     if not bad:

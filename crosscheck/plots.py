@@ -33,7 +33,7 @@ from crosscheck.drive import LayerFactory, drive
 from crosscheck.oracles import Oracle, available_backends, load_backend
 from crosscheck.quantities import MEANING
 from crosscheck.report import Report
-from crosscheck.verify import references
+from crosscheck.verification import references
 
 Array = NDArray[Any]
 

@@ -12,7 +12,6 @@ reference, and the case's inputs when they are few enough to read.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -36,13 +35,15 @@ MAX_PRINTED_INPUT = 8
 
 
 def fast_backend(case: Case, backends: Sequence[str] = ()) -> str:
-    """torch if installed (float64, accurate to 1e-12, milliseconds per tiny case), else the
-    finite differences if they support the case, else the first of `backends`."""
-    if importlib.util.find_spec("torch") is not None:
+    """Of the chosen backends (default: the installed ones), the fastest for tiny cases:
+    torch (float64, milliseconds per case), else the finite differences if they support
+    the case, else the first one."""
+    chosen = list(backends) or available_backends()
+    if "torch" in chosen:
         return "torch"
-    if load_backend("numeric")[0].supports(case):
+    if "numeric" in chosen and load_backend("numeric")[0].supports(case):
         return "numeric"
-    return (list(backends) or available_backends())[0]
+    return chosen[0]
 
 
 class _Checker:
@@ -58,7 +59,7 @@ class _Checker:
 
     def signature(self, case: Case) -> Signature:
         """(kind, quantity) of every failure of `case`: empty when it passes."""
-        from crosscheck.verify import verify  # verify imports this module
+        from crosscheck.verification import verify  # verification imports this module
 
         if case.id not in self.seen:
             self.calls += 1
@@ -164,7 +165,8 @@ def shrink(
     spec: str | None = None,
 ) -> Case:
     """The smallest case found that fails like `case` does (at least one failure of the same
-    kind in the same quantity); `case` itself if no smaller one fails or it does not fail.
+    kind in the same quantity, a mismatch if `case` has one); `case` itself if no smaller
+    one fails or it does not fail.
 
     Greedy: each kind of reduction in REDUCTIONS order, its candidates smallest first, the
     first that still fails is kept; repeated until a whole pass changes nothing or the
@@ -175,6 +177,9 @@ def shrink(
     target = check.signature(case)
     if not target:
         return case
+    if any(kind == "mismatch" for kind, _ in target):
+        # Keep a wrong value to show: a smaller case failing only on protocol would not.
+        target = frozenset(t for t in target if t[0] == "mismatch")
     check.started = time.perf_counter()  # the first call may have imported a framework
     changed = True
     while changed and not check.exhausted():
@@ -233,7 +238,7 @@ def numbers(
     """For `case`: the layer's problems, then up to `limit` wrong entries (at most
     `per_quantity` per quantity and position), each as index, layer value, reference value;
     then the inputs if they are tiny."""
-    from crosscheck.verify import references  # verify imports this module
+    from crosscheck.verification import references  # verification imports this module
 
     oracle = load_backend(backend or fast_backend(case))[0]
     observed = drive(layer, case)

@@ -38,7 +38,7 @@ from crosscheck.cases import DTYPES, NDH_POOL, REGIMES, T_POOL, Case, Segment, S
 from crosscheck.drive import LayerFactory
 from crosscheck.render import render_text, verdict
 from crosscheck.report import Report
-from crosscheck.verify import verify
+from crosscheck.verification import verify
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

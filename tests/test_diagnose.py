@@ -21,7 +21,7 @@ from crosscheck.cases import parse_case
 from crosscheck.diagnose import MISTAKES, Diagnosis, diagnose, simulate
 from crosscheck.drive import drive
 from crosscheck.oracles import load_backend
-from crosscheck.verify import references
+from crosscheck.verification import references
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `tests.catalog.*`

@@ -17,7 +17,7 @@ import pytest
 from crosscheck_helpers import SMALL_CASES
 
 from crosscheck.cli import main
-from crosscheck.verify import verify
+from crosscheck.verification import verify
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BUG = "dx, dh = layer.backward(dhs[:, t, :])\n"

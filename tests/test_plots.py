@@ -16,7 +16,7 @@ from crosscheck import plots
 from crosscheck.cases import parse_case
 from crosscheck.cli import main
 from crosscheck.oracles import load_backend
-from crosscheck.verify import references, verify
+from crosscheck.verification import references, verify
 from handrnn import TimeRNN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

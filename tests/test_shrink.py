@@ -18,7 +18,7 @@ import crosscheck.shrink as shrink_module
 from crosscheck import verify
 from crosscheck.cases import Case, parse_case
 from crosscheck.render import dump_json, render_text
-from crosscheck.shrink import numbers, shrink
+from crosscheck.shrink import fast_backend, numbers, shrink
 from handrnn import TimeRNN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,15 @@ def test_shrunken_case_still_fails_and_is_no_larger(name: str) -> None:
     assert no_larger(small, big)
     assert small.N * small.D * small.H <= 2, small.id  # tiny: at most one size is 2
     assert small.total_steps <= 2, small.id
+
+
+def test_a_mismatch_is_kept_when_a_protocol_problem_alone_would_be_smaller() -> None:
+    """backward_squares_cache changes layer.h after forward (protocol, visible at T = 1) and
+    gets a second backward wrong (mismatch): the shrunken case must still show wrong values."""
+    layer = wrong("backward_squares_cache")
+    small = shrink(layer, BIG)
+    assert any(kind == "mismatch" for kind, _ in fails(layer, small)), small.id
+    assert no_larger(small, BIG)
 
 
 def test_a_passing_case_is_returned_unchanged() -> None:
@@ -179,3 +188,10 @@ def test_a_passing_report_has_no_explanation() -> None:
     report = verify(TimeRNN, cases=[BIG], backends=["numeric"])
     assert report.ok and report.diagnosis == [] and report.smallest_case is None
     assert "Smallest failing case" not in render_text(report)
+
+
+def test_shrinking_uses_only_the_backends_that_were_chosen() -> None:
+    tiny = parse_case("f64:N1:D1:H1:moderate:stateless:2z:1")
+    assert fast_backend(tiny, ["numeric"]) == "numeric"
+    assert fast_backend(tiny, ["jax"]) == "jax"
+    assert fast_backend(tiny, ["jax", "torch", "numeric"]) == "torch"

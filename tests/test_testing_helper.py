@@ -13,7 +13,7 @@ from hypothesis import find, given, settings
 from crosscheck.cases import NDH_POOL, T_POOL, Case, Segment, parse_case
 from crosscheck.render import verdict
 from crosscheck.testing import assert_layer_matches, cases, failure_message
-from crosscheck.verify import verify
+from crosscheck.verification import verify
 from handrnn import TimeRNN
 
 

@@ -3,7 +3,7 @@
     dt_t = dh_t * (1 - h_t^2)      the layer uses (1 - h_{t-1}^2)
 
 The cache holds both h_prev and h_next and the wrong one is picked. Every gradient
-is off; at the first step of a fresh sequence h_{t-1} = 0, so T = 1 from zeros hides it.
+is off, even at T = 1 from zeros: there h_{t-1} = 0 gives tanh' = 1 instead of 1 - h_0^2.
 
 Everything else is `correct_book_dtype.py` (the book's layer, dtype fixed); the changed
 line carries a `# MISTAKE:` comment.

@@ -1,4 +1,4 @@
-"""crosscheck.verify: cases -> drive -> oracles -> compare -> Report."""
+"""crosscheck.verification: cases -> drive -> oracles -> compare -> Report."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from crosscheck.oracles import BackendUnavailable
 from crosscheck.quantities import QUANTITIES
 from crosscheck.render import verdict
 from crosscheck.report import EXIT_INCONCLUSIVE, EXIT_MISMATCH, EXIT_OK
-from crosscheck.verify import verify
+from crosscheck.verification import verify
 from handrnn import TimeRNN
 
 
@@ -68,7 +68,7 @@ def test_a_wrong_layer_fails_naming_the_quantity_and_backend() -> None:
     assert f.error == pytest.approx(0.01, rel=1e-3)
     assert "db differs from numeric" in f.message
     assert f.reproducer == (
-        "python -m crosscheck --layer test_verify:WrongDb "
+        "python -m crosscheck --layer test_verification:WrongDb "
         f"--case {shlex.quote(f.case_id)} --backend numeric"
     )
     assert report.cells[("numeric", "db")].ratio > 1
