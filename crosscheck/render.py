@@ -170,6 +170,7 @@ def to_json(report: Report) -> dict[str, Any]:
         ],
         "failures": [{**f.__dict__, "error": num(f.error)} for f in report.failures],
         "disagreements": [{**d.__dict__, "error": num(d.error)} for d in report.disagreements],
+        "unchecked": report.unchecked,
         "diagnosis": report.diagnosis,
         "smallest_case": report.smallest_case,
         "smallest_reproducer": report.smallest_reproducer,
