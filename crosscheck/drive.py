@@ -143,11 +143,7 @@ class _Driver:
             self.problem("exception", "constructor", _describe_exception("the constructor", exc))
             raise _Stop from exc
         got_params = self.attr(layer, "params")
-        if (
-            not isinstance(got_params, list)
-            or len(got_params) != 3
-            or any(g is not p for g, p in zip(got_params, params))
-        ):
+        if not _holds(got_params, params):
             self.problem(
                 "protocol",
                 "params",
@@ -204,11 +200,7 @@ class _Driver:
                 dxs_ret = self.call(layer, "backward", dhs_in, call=j)
                 dxs = self.check_array("dxs", dxs_ret, (N, seg.T, D), j)
                 now = self.attr(layer, "grads", j)
-                if (
-                    not isinstance(now, list)
-                    or len(now) != 3
-                    or any(a is not b for a, b in zip(now, first_grads))
-                ):
+                if not _holds(now, first_grads):
                     self.problem(
                         "protocol",
                         "grads",
@@ -246,6 +238,15 @@ class _Driver:
                     raise _Stop
             self.out.segments.append(SegmentValues(hs, h, tuple(self.out.partial)))
             self.out.partial = []
+
+
+def _holds(got: Any, arrays: list[Array]) -> bool:
+    """Whether `got` is a list holding exactly these array objects (identity, not values)."""
+    return (
+        isinstance(got, list)
+        and len(got) == len(arrays)
+        and all(g is a for g, a in zip(got, arrays))
+    )
 
 
 def _describe_exception(what: str, exc: BaseException) -> str:
