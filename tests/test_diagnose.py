@@ -18,8 +18,9 @@ import pytest
 
 from crosscheck import verify
 from crosscheck.cases import parse_case
-from crosscheck.diagnose import MISTAKES, Diagnosis, diagnose, simulate
+from crosscheck.diagnose import Diagnosis, diagnose
 from crosscheck.drive import drive
+from crosscheck.mistakes import MISTAKES, simulate
 from crosscheck.oracles import load_backend
 from crosscheck.verification import references
 
