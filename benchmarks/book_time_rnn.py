@@ -11,6 +11,9 @@ float64 run can be checked against handrnn to round-off and a float32 run is a f
 comparison.
 """
 
+# The book's code unpacks values it does not use (Wx, Wh, b = self.params); kept as written.
+# ruff: noqa: RUF059
+
 from __future__ import annotations
 
 from typing import Any
