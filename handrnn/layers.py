@@ -120,8 +120,8 @@ class TimeRNN:
         N, T, _ = xs.shape
         if N == 0 or T == 0:
             raise ValueError(f"xs must have N >= 1 and T >= 1, got shape {xs.shape}")
-        h0_is_zero = not self.stateful or self.h is None
-        h0 = None if h0_is_zero else self._start_state(N, H, dtype)
+        h0 = self._start_state(N, H, dtype)
+        h0_is_zero = h0 is None
 
         # All T input projections at once, one matrix product over the N*T rows of
         # xs, batch-major like xs, into the work array (reused: no page faults) ...
@@ -229,9 +229,10 @@ class TimeRNN:
         """Start the next forward from zeros."""
         self.h = None
 
-    def _start_state(self, N: int, H: int, dtype: np.dtype[Any]) -> Array:
+    def _start_state(self, N: int, H: int, dtype: np.dtype[Any]) -> Array | None:
+        """The state forward starts from, (N, H), checked; None means zeros."""
         if not self.stateful or self.h is None:
-            return np.zeros((N, H), dtype=dtype)
+            return None
         h = self.h
         if not isinstance(h, np.ndarray) or h.ndim != 2 or h.shape[1] != H:
             got = h.shape if isinstance(h, np.ndarray) else type(h).__name__
