@@ -16,8 +16,9 @@ Sizes, regimes and chain shapes are drawn here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -139,10 +140,15 @@ class Case:
 
     def chain_steps(self, k: int) -> int:
         """Steps the hidden state has taken by the end of segment k since it last restarted."""
-        steps = 0
-        for seg in self.segments[: k + 1]:
+        return self._chain[k]
+
+    @functools.cached_property
+    def _chain(self) -> tuple[int, ...]:
+        out, steps = [], 0
+        for seg in self.segments:
             steps = seg.T + (steps if seg.start == "c" else 0)
-        return steps
+            out.append(steps)
+        return tuple(out)
 
     def data(self) -> CaseData:
         """Draw the case's arrays from its seed (float64 draws rounded to the case dtype)."""
@@ -215,26 +221,38 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
     return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
 
 
+def iter_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) -> Iterator[Case]:
+    """`count` cases, reproducible from `seed`, drawn one at a time (memory stays flat
+    however many are asked for); dtypes alternate so each gets its share. The list does
+    not depend on which backends are installed."""
+    if count < 0 or seed < 0:
+        raise ValueError(f"count and seed must be >= 0, got {count} and {seed}")
+    for dt in dtypes:
+        if dt not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dt!r}")
+    if not dtypes:
+        raise ValueError("at least one dtype is needed")
+    for i in range(count):
+        yield draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)])
+
+
 def generate_cases(
     count: int,
     seed: int = 0,
     dtypes: Sequence[str] = DTYPES,
     accept: Callable[[Case], bool] | None = None,
 ) -> list[Case]:
-    """`count` cases, reproducible from `seed`; dtypes alternate so each gets its share.
+    """`count` cases, reproducible from `seed` (the list `iter_cases` yields).
 
-    accept: keep only the cases it approves (e.g. those the chosen oracles can check);
-    the draws go on until `count` are kept.
+    accept: keep only the cases it approves, drawing on until `count` are kept.
     """
-    for dt in dtypes:
-        if dt not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dt!r}")
+    if accept is None:
+        return list(iter_cases(count, seed, dtypes))
     cases: list[Case] = []
-    for i in range(1000 * max(count, 1)):
+    for case in iter_cases(1000 * max(count, 1), seed, dtypes):
         if len(cases) == count:
             break
-        case = draw_case(np.random.default_rng([seed, i]), dtypes[len(cases) % len(dtypes)])
-        if accept is None or accept(case):
+        if accept(case):
             cases.append(case)
     if len(cases) < count:
         raise ValueError(f"the generator found only {len(cases)} acceptable cases of {count}")

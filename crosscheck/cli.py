@@ -1,25 +1,30 @@
 """python -m crosscheck: parse arguments, call verify, render, pick the exit code.
 
-Exit codes: 0 the layer agrees on every case; 1 a mismatch; 2 usage error, layer not
-importable or backend not installed (one line, no traceback); 3 inconclusive (the
-oracles disagreed with each other, so the layer was not blamed).
+Exit codes: 0 the layer agrees on every case; 1 a mismatch, or the layer exited, hung,
+crashed or ran out of memory; 2 usage error, layer not importable or backend not
+installed (one line, no traceback); 3 inconclusive (the oracles disagreed with each
+other, so the layer was not blamed); 130 interrupted with Ctrl-C (no failure so far).
+
+This process never imports the layer: workers do (crosscheck.isolation).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from crosscheck.cases import DTYPES, parse_case
+from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
 from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, verdict
-from crosscheck.report import EXIT_USAGE
-from crosscheck.verification import DEFAULT_CASES, verify
+from crosscheck.report import EXIT_INTERRUPTED, EXIT_USAGE, Report
+from crosscheck.verification import DEFAULT_CASES, Interrupted, verify
 
 
 class UsageError(Exception):
@@ -80,39 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write PNGs of one case (the first failing, else the longest): error "
                    "per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for the layer (default: the cores)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help="seconds each call into the layer may take "
+                   f"(default {DEFAULT_TIMEOUT:g})")  # fmt: skip
+    p.add_argument("--memory-limit", type=_size, default=DEFAULT_MEMORY, metavar="SIZE",
+                   help="memory for each worker process, e.g. 512M or 4G (default 4G)")  # fmt: skip
     return p
 
 
-def load_layer(spec: str) -> Any:
-    """'module:Attr' -> the object; UsageError with one clear line otherwise."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(
-            f"--layer must look like MODULE:ATTR (e.g. mymodule:TimeRNN), got {spec!r}"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+def _size(text: str) -> int:
+    """'4G' / '512M' / '1073741824' -> bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
-            raise UsageError(
-                f"module {module_name!r} not found (looked in the current directory "
-                f"{os.getcwd()} and on sys.path)"
-            ) from None
-        raise UsageError(f"importing {module_name!r} failed: ModuleNotFoundError: {exc}") from None
-    except Exception as exc:
-        raise UsageError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise UsageError(
-            f"{spec} is not callable: it must build a layer as {attr}(Wx, Wh, b, stateful=...)"
-        )
-    return obj
+        n = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M or 4G)") from None
+    if n < 64 * 2**20:
+        raise argparse.ArgumentTypeError(f"--memory-limit must be at least 64M, got {text!r}")
+    return int(n)
 
 
 class ProgressBar:
@@ -134,45 +127,77 @@ class ProgressBar:
             self.stream.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before the run, not after it, when an output cannot be written."""
+    if args.json and args.json != "-":
+        path = Path(args.json)
+        if path.is_dir():
+            raise UsageError(f"--json {args.json} is a directory; give a file name")
+        if not path.parent.is_dir():
+            raise UsageError(f"--json {args.json}: the directory {path.parent} does not exist")
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise UsageError(f"--json {args.json}: not writable")
+    if args.plot:
+        require_matplotlib()
+        plot = Path(args.plot)
+        if plot.exists() and not plot.is_dir():
+            raise UsageError(f"--plot {args.plot} is a file; give a directory for the PNGs")
+        try:
+            plot.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--plot {args.plot}: cannot create it ({exc.strerror})") from None
+        if not os.access(plot, os.W_OK):
+            raise UsageError(f"--plot {args.plot}: not writable")
+
+
+def _validate(args: argparse.Namespace) -> Any:
+    if args.cases < 1:
+        raise UsageError("--cases must be at least 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    _check_outputs(args)
     try:
-        args = build_parser().parse_args(argv)
-        if args.cases < 1:
-            raise UsageError("--cases must be at least 1")
-        if args.plot:
-            require_matplotlib()  # fail before the run, not after it
-        layer = load_layer(args.layer)
-        try:
-            cases: Any = [parse_case(c) for c in args.case] if args.case else args.cases
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        bar = ProgressBar(sys.stderr)
-        show = sys.stderr.isatty() and not args.quiet and not args.no_progress
-        try:
-            report = verify(
-                layer,
-                cases=cases,
-                seed=args.seed,
-                dtypes=args.dtype or DTYPES,
-                backends=args.backend,
-                spec=args.layer,
-                explain=not args.no_explain,
-                progress=bar if show else None,
-            )
-        finally:
-            bar.close()
-    except (UsageError, BackendUnavailable, PlotUnavailable) as exc:
-        print(f"crosscheck: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return [parse_case(c) for c in args.case] if args.case else args.cases
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> Report:
+    cases = _validate(args)
+    bar = ProgressBar(sys.stderr)
+    show = sys.stderr.isatty() and not args.quiet and not args.no_progress
+    try:
+        return verify(
+            args.layer,
+            cases=cases,
+            seed=args.seed,
+            dtypes=args.dtype or DTYPES,
+            backends=list(dict.fromkeys(args.backend)) if args.backend else None,
+            explain=not args.no_explain,
+            progress=bar if show else None,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            memory_limit=args.memory_limit,
+        )
+    finally:
+        bar.close()
+
+
+def _emit(report: Report, args: argparse.Namespace) -> int:
+    """Write the report where it was asked for; the exit code."""
     if args.plot:
         try:
-            plots = write_plots(report, layer, args.plot, backends=args.backend)
+            plots = write_plots(report, args.plot)
         except PlotError as exc:
-            print(f"crosscheck: error: cannot plot: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if not args.quiet:
-            print(f"crosscheck: plots of the {plots.why} {plots.case.id} in {args.plot}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"crosscheck: cannot plot: {exc}", file=sys.stderr)
+        else:
+            if not args.quiet:
+                print(f"crosscheck: plots of the {plots.why} {plots.case.id} in {args.plot}",
+                      file=sys.stderr)  # fmt: skip
     if args.json == "-":
         print(dump_json(report))  # stdout is for the machine: the verdict goes to stderr
         print(verdict(report), file=sys.stderr)
@@ -187,3 +212,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
     return report.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    report: Report | None = None
+    try:
+        args = build_parser().parse_args(argv)
+        try:
+            report = _run(args)
+        except Interrupted as exc:
+            print("crosscheck: interrupted", file=sys.stderr)
+            report = exc.report
+        return _emit(report, args)
+    except (UsageError, BackendUnavailable, PlotUnavailable, LayerLoadError) as exc:
+        print(f"crosscheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("crosscheck: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): say nothing more, on a stdout that is gone.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return report.exit_code if report is not None else EXIT_USAGE

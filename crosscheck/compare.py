@@ -24,17 +24,26 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crosscheck.quantities import TIME_INDEXED
+from crosscheck.cases import Case
+from crosscheck.quantities import TIME_INDEXED, Position
 
 Array = NDArray[Any]
 
 RTOL = {"float32": 3e-5, "float64": 1e-12}
 FLOOR = 0.05
+# As defined, for crosscheck.integrity: a module that rebinds FLOOR or RTOL is noticed.
+AS_DEFINED = (FLOOR, tuple(sorted(RTOL.items())))
 
 
 def threshold(dtype: str, steps: int, oracle_accuracy: float = 0.0) -> float:
     """The largest relative error accepted for a layer computing in `dtype` over `steps` steps."""
     return max(RTOL[dtype] * math.sqrt(max(steps, 1)), 4.0 * oracle_accuracy)
+
+
+def limit(case: Case, position: Position, oracle_accuracy: float) -> float:
+    """The threshold of `position` of `case` against an oracle of that accuracy: the one
+    accessor every caller (judging, diagnosis, plots, numbers) goes through."""
+    return threshold(case.dtype, case.chain_steps(position[0]), oracle_accuracy)
 
 
 def agreement_threshold(accuracy_a: float, accuracy_b: float) -> float:

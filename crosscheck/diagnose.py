@@ -9,8 +9,8 @@ precision" and "NaN only where the caller overwrote hs". What is still unexplain
 localised: which quantities are right and wrong, in which segment or backward call the
 error first shows, and where in time it starts.
 
-`explain_failures` is what `verify(explain=True)` calls: it diagnoses one failing case
-and shrinks it (crosscheck.shrink), filling the report's explanation fields.
+`verify(explain=True)` calls `diagnose` on the values the report kept of one failing
+case: nothing here runs the layer.
 
 Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state:
 
@@ -31,21 +31,16 @@ from numpy.typing import NDArray
 
 from crosscheck import compare
 from crosscheck.cases import Case, CaseData
-from crosscheck.drive import LayerFactory, drive
 from crosscheck.mistakes import MATH, MISTAKES, Mistake, simulate
-from crosscheck.oracles import Oracle
 from crosscheck.quantities import (
     BACKWARD_QUANTITIES,
     FORWARD_QUANTITIES,
     QUANTITIES,
+    Position,
     SegmentValues,
 )
-from crosscheck.report import Report
-from crosscheck.shrink import fast_backend, numbers, shrink
 
 Array = NDArray[Any]
-# (segment, backward call or None for hs and h, quantity)
-Position = tuple[int, int | None, str]
 
 # A layer's values "match" a variant when they are within SLACK tolerances of it: the
 # variant is float64 while the layer may round to float32 on a different path.
@@ -83,6 +78,7 @@ class _View:
     observed: Sequence[SegmentValues]
     reference: Sequence[SegmentValues]
     failing: frozenset[Position]
+    accuracy: float
 
     def positions(self, quantity: str) -> list[Position]:
         """Every compared position of `quantity`, in segment and call order."""
@@ -99,7 +95,7 @@ class _View:
         return self.reference[p[0]].get(p[2], p[1] or 0)
 
     def limit(self, p: Position) -> float:
-        return compare.threshold(self.case.dtype, self.case.chain_steps(p[0]))
+        return compare.limit(self.case, p, self.accuracy)
 
     def error(self, p: Position, against: Array) -> float:
         return compare.relative_error(p[2], self.obs(p), against).error
@@ -391,17 +387,19 @@ def diagnose(
     observed: Sequence[SegmentValues],
     reference: Sequence[SegmentValues],
     failing: Sequence[Position],
+    accuracy: float = 0.0,
 ) -> Diagnosis:
     """Explain the failing positions of one case.
 
     observed: the layer's completed segments (e.g. `drive(...).segments`); reference: a
     float64 reference of at least as many segments; failing: (segment, call, quantity)
-    of every mismatch (call None for hs and h), e.g. from the report's failures.
+    of every mismatch (call None for hs and h), e.g. from the report's failures;
+    accuracy: the reference oracle's.
     """
     failing_set = frozenset(p for p in failing if p[0] < len(observed))
     if not failing_set:
         return Diagnosis()
-    view = _View(case, case.data(), observed, reference, failing_set)
+    view = _View(case, case.data(), observed, reference, failing_set, accuracy)
     todo = view.failing_quantities()
     causes: list[str] = []
     lines: list[str] = []
@@ -412,33 +410,3 @@ def diagnose(
     if todo:
         lines += _localise(view, todo)
     return Diagnosis(tuple(causes), tuple(lines))
-
-
-def explain_failures(
-    report: Report, layer: LayerFactory, oracles: Sequence[tuple[str, Oracle]]
-) -> None:
-    """Fill report.diagnosis, smallest_case, smallest_reproducer and numbers for one failing
-    case: the first with a mismatch, else the first failing one. `oracles`: the (backend,
-    oracle) pairs the report was checked against; the diagnosis uses the one that flagged it."""
-    from crosscheck.verification import references, reproducer  # verification imports this module
-
-    bad = report.failing_case_ids
-    if not bad:
-        return
-    mismatched = [f for f in report.failures if f.kind == "mismatch"]
-    case_id = mismatched[0].case_id if mismatched else bad[0]
-    case = next(c for c in report.cases if c.id == case_id)
-    failures = [f for f in mismatched if f.case_id == case_id]
-    if failures:
-        oracle = next(o for _, o in oracles if o.name == failures[0].backend)
-        ref = references(oracle, [case])[0]
-        failing = [(f.segment, f.call, f.quantity) for f in failures if f.backend == oracle.name]
-        if ref is not None:
-            found = diagnose(case, drive(layer, case).segments, ref, failing)
-            report.diagnosis = list(found.lines)
-    backends = list(dict.fromkeys(b for b, _ in oracles))
-    small = shrink(layer, case, backends, spec=report.layer)
-    used = fast_backend(small, backends)
-    report.smallest_case = small.id
-    report.smallest_reproducer = reproducer(report.layer, small.id, used)
-    report.numbers = numbers(layer, small, used)

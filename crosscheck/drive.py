@@ -24,6 +24,12 @@ from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
 LayerFactory = Callable[..., Any]
+# Told (call name, segment, backward call) just before each call into the layer, so that
+# a worker can say which call hangs or kills it.
+CallHook = Callable[[str, int, "int | None"], None]
+# Segments whose arrays stay watched for later in-place changes: enough to catch a buffer
+# reused by the next call, and keeps the checks linear in the number of segments.
+WATCH_SEGMENTS = 2
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,22 @@ class _Stop(Exception):
 
 
 class _Driver:
-    def __init__(self, factory: LayerFactory, case: Case) -> None:
-        self.factory, self.case = factory, case
+    def __init__(
+        self,
+        factory: LayerFactory,
+        case: Case,
+        on_call: CallHook | None,
+        catch: tuple[type[BaseException], ...],
+    ) -> None:
+        self.factory, self.case, self.on_call, self.catch = factory, case, on_call, catch
         self.out = Observed()
         self.segment = 0
-        # (quantity, label, the array the layer saw or returned, a pristine copy):
+        # (segment, quantity, label, the array the layer saw or returned, a pristine copy):
         # checked after every call.
-        self.watched: list[tuple[str, str, Array, Array]] = []
+        self.watched: list[tuple[int, str, str, Array, Array]] = []
+
+    def watch(self, quantity: str, label: str, arr: Array, pristine: Array) -> None:
+        self.watched.append((self.segment, quantity, label, arr, pristine))
 
     def problem(self, kind: str, quantity: str, message: str, call: int | None = None) -> None:
         self.out.problems.append(Problem(kind, quantity, self.segment, call, message))
@@ -72,7 +87,7 @@ class _Driver:
         """layer.name, or None if it is missing; a property that raises stops the case."""
         try:
             return getattr(layer, name, None)
-        except Exception as exc:
+        except self.catch as exc:
             self.problem("exception", name, _describe_exception(f"reading layer.{name}", exc), call)
             raise _Stop from exc
 
@@ -82,9 +97,11 @@ class _Driver:
         if not callable(fn):
             self.problem("protocol", method, f"the layer has no method {method}()", call)
             raise _Stop
+        if self.on_call:
+            self.on_call(method, self.segment, call)
         try:
             return fn(*args)
-        except Exception as exc:
+        except self.catch as exc:
             self.problem("exception", method, _describe_exception(method, exc), call)
             raise _Stop from exc
 
@@ -120,9 +137,11 @@ class _Driver:
     def check_inputs(self, call: int | None) -> None:
         """The layer must not have changed the caller's arrays, nor ones it returned."""
         still = []
-        for quantity, label, arr, pristine in self.watched:
+        for k, quantity, label, arr, pristine in self.watched:
+            if k <= self.segment - WATCH_SEGMENTS:
+                continue
             if np.array_equal(arr, pristine, equal_nan=True):
-                still.append((quantity, label, arr, pristine))
+                still.append((k, quantity, label, arr, pristine))
             else:
                 self.problem("protocol", quantity, f"{label} was changed by the layer", call)
         self.watched = still
@@ -137,9 +156,11 @@ class _Driver:
         data = c.data()
         params = [data.Wx.copy(), data.Wh.copy(), data.b.copy()]
         originals = [p.copy() for p in params]
+        if self.on_call:
+            self.on_call("constructor", 0, None)
         try:
             layer = self.factory(*params, stateful=c.stateful)
-        except Exception as exc:
+        except self.catch as exc:
             self.problem("exception", "constructor", _describe_exception("the constructor", exc))
             raise _Stop from exc
         got_params = self.attr(layer, "params")
@@ -165,7 +186,7 @@ class _Driver:
             if seg.start == "s":
                 assert sd.h_set is not None
                 h_in = sd.h_set.copy()
-                self.watched.append(("h_set", "the array given to set_state", h_in, sd.h_set))
+                self.watch("h_set", "the array given to set_state", h_in, sd.h_set)
                 self.call(layer, "set_state", h_in)
             elif seg.start == "r":
                 self.call(layer, "reset_state")
@@ -177,8 +198,8 @@ class _Driver:
             h = self.check_array("h", h_attr, (N, H))
             if np.shares_memory(hs_ret, h_attr):
                 self.problem("protocol", "h", "layer.h shares memory with the returned hs")
-            self.watched.append(("h", f"layer.h as it was after forward in segment {k}", h_attr, h))
-            self.watched.append(("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs))
+            self.watch("h", f"layer.h as it was after forward in segment {k}", h_attr, h)
+            self.watch("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs)
             self.check_inputs(None)
             if seg.scribble and not hs_ret.flags.writeable:
                 self.problem(
@@ -191,9 +212,7 @@ class _Driver:
                 # A caller may reuse the returned array; backward must not depend on it.
                 hs_ret[...] = np.nan
             else:
-                self.watched.append(
-                    ("hs", f"the hs returned by forward in segment {k}", hs_ret, hs)
-                )
+                self.watch("hs", f"the hs returned by forward in segment {k}", hs_ret, hs)
 
             for j, dhs in enumerate(sd.dhs):
                 dhs_in = dhs.copy()
@@ -218,15 +237,9 @@ class _Driver:
                     self.problem(
                         "protocol", "dh", "layer.dh shares memory with the returned dxs", j
                     )
-                self.watched.append(
-                    ("dh", f"layer.dh as it was after backward in segment {k}", dh_attr, dh)
-                )
-                self.watched.append(
-                    ("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs)
-                )
-                self.watched.append(
-                    ("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs)
-                )
+                self.watch("dh", f"layer.dh as it was after backward in segment {k}", dh_attr, dh)
+                self.watch("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs)
+                self.watch("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs)
                 self.check_inputs(j)
                 self.out.partial.append(Grads(dxs, dWx, dWh, db, dh))
 
@@ -254,12 +267,45 @@ def _describe_exception(what: str, exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = ""
     for fr in reversed(frames):
-        if "/crosscheck/" not in fr.filename.replace("\\", "/") and "numpy" not in fr.filename:
+        name = fr.filename.replace("\\", "/")
+        if "/crosscheck/" not in name and "numpy" not in name and not name.startswith("<frozen"):
             where = f" (at {fr.filename}:{fr.lineno}: {(fr.line or '').strip()})"
             break
-    return f"{what} raised {type(exc).__name__}: {exc}{where}"
+    name = type(exc).__name__
+    if isinstance(exc, SystemExit):
+        code = 0 if exc.code is None else exc.code
+        return (
+            f"{what} raised SystemExit({_safe_str(exc.code)}): the layer tried to end the "
+            f"process with exit code {_safe_str(code)}{where}"
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return f"{what} raised KeyboardInterrupt: the layer interrupted itself{where}"
+    if isinstance(exc, MemoryError):
+        return f"{what} ran out of memory (MemoryError) under the worker's memory limit{where}"
+    text = _safe_str(exc)
+    return f"{what} raised {name}{': ' + text if text else ''}{where}"
 
 
-def drive(factory: LayerFactory, case: Case) -> Observed:
-    """Run a fresh layer from `factory` through `case`; never raises for the layer's faults."""
-    return _Driver(factory, case).run()
+def _safe_str(x: object, limit: int = 500) -> str:
+    """str(x), shortened; a placeholder when its __str__ itself raises."""
+    try:
+        text = str(x)
+    except BaseException:
+        return "<its message cannot be shown: str() of it raised>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def drive(
+    factory: LayerFactory,
+    case: Case,
+    *,
+    on_call: CallHook | None = None,
+    catch: tuple[type[BaseException], ...] = (Exception, SystemExit),
+) -> Observed:
+    """Run a fresh layer from `factory` through `case`; never raises for the layer's faults.
+
+    on_call: told before each call into the layer (a worker reports it to the judge).
+    catch: what a layer may raise and be judged for; a worker passes BaseException, since
+    nothing but the layer can raise KeyboardInterrupt there.
+    """
+    return _Driver(factory, case, on_call, catch).run()

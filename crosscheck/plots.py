@@ -1,7 +1,7 @@
 """Pictures of one case: where in time the layer goes wrong, and how gradients flow back.
 
-`write_plots(report, layer, out_dir)` picks one case of the report (the first
-failing case, else the case with the longest segment), reruns the layer on it and
+`write_plots(report, out_dir)` draws the case whose values the report kept (the first
+failing case, else the case with the longest segment) without running anything, and
 writes two PNGs:
 
 errors_per_step.png   one panel per time-indexed quantity (hs, dxs): the relative
@@ -19,7 +19,6 @@ is imported only here, and only its object API is used (no pyplot, no GUI backen
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,8 @@ from numpy.typing import NDArray
 
 from crosscheck import compare
 from crosscheck.cases import Case
-from crosscheck.drive import LayerFactory, drive
-from crosscheck.oracles import Oracle, available_backends, load_backend
 from crosscheck.quantities import MEANING
-from crosscheck.report import Report
-from crosscheck.verification import references
+from crosscheck.report import Evidence, Report
 
 Array = NDArray[Any]
 
@@ -120,32 +116,19 @@ class Trace:
     completed: int  # segments the layer finished before it raised or returned something unusable
 
 
-def choose_case(report: Report, oracles: Sequence[Oracle]) -> tuple[Case, Oracle, str]:
-    """The first failing case an oracle supports, else the case with the longest segment
-    (ties: the most steps, then the first generated). Raises PlotError if none fits."""
-
-    def oracle_for(case: Case) -> Oracle | None:
-        return next((o for o in oracles if o.supports(case)), None)
-
-    by_id = {c.id: c for c in report.cases}
-    for cid in report.failing_case_ids:
-        o = oracle_for(by_id[cid])
-        if o is not None:
-            return by_id[cid], o, "first failing case"
-    usable = [(c, o) for c in report.cases if (o := oracle_for(c)) is not None]
-    if not usable:
-        names = ", ".join(o.name for o in oracles) or "none"
-        raise PlotError(f"no case of the report can be recomputed by the oracles ({names})")
-    case, o = max(usable, key=lambda co: (max(s.T for s in co[0].segments), co[0].total_steps))
-    return case, o, "longest case"
+def choose_evidence(report: Report) -> tuple[Evidence, str]:
+    """The kept values of the first failing case, else of the longest case, and which it is.
+    Raises PlotError if the report kept none (no case could be recomputed)."""
+    if report.evidence is not None:
+        return report.evidence, "first failing case"
+    if report.longest is not None:
+        return report.longest, "longest case"
+    raise PlotError("the report kept no case that an oracle could recompute")
 
 
-def trace(factory: LayerFactory, case: Case, oracle: Oracle, why: str = "") -> Trace:
-    """Rerun the layer on `case` and line it up with the oracle's reference, step by step."""
-    ref = references(oracle, [case])[0]
-    if ref is None:
-        raise PlotError(f"oracle {oracle.name} cannot recompute case {case.id}")
-    observed = drive(factory, case).segments
+def trace(ev: Evidence, why: str = "") -> Trace:
+    """Line the layer's kept values up with the reference, step by step."""
+    case, observed, ref = ev.case, ev.observed.segments, ev.reference
     data = case.data()
     segments, first = [], 0
     for k, (seg, sd, r) in enumerate(zip(case.segments, data.segments, ref)):
@@ -164,7 +147,7 @@ def trace(factory: LayerFactory, case: Case, oracle: Oracle, why: str = "") -> T
                 first=first,
                 T=seg.T,
                 start=seg.start,
-                threshold=compare.threshold(case.dtype, case.chain_steps(k), oracle.accuracy),
+                threshold=compare.limit(case, (k, None, "hs"), ev.accuracy),
                 errors=errors,
                 layer_dxs=layer_dxs,
                 ref_dxs=step_norms(r.backward[0].dxs),
@@ -173,7 +156,7 @@ def trace(factory: LayerFactory, case: Case, oracle: Oracle, why: str = "") -> T
             )
         )
         first += seg.T
-    return Trace(case, why, oracle.name, segments, len(observed))
+    return Trace(case, why, ev.oracle, segments, len(observed))
 
 
 def _per_step(quantity: str, observed: Array, reference: Array) -> Array:
@@ -196,30 +179,20 @@ class Plots:
     oracle: str
 
 
-def write_plots(
-    report: Report,
-    factory: LayerFactory,
-    out_dir: str | Path,
-    *,
-    backends: Sequence[str] | None = None,
-) -> Plots:
-    """Write ERRORS_PNG and GRADIENTS_PNG for one case of `report` into `out_dir`.
+def write_plots(report: Report, out_dir: str | Path) -> Plots:
+    """Write ERRORS_PNG and GRADIENTS_PNG for the case `report` kept into `out_dir`.
 
-    factory: the layer the report checked; backends: as given to verify (default
-    every installed one). Raises PlotUnavailable without matplotlib, PlotError if
-    no case can be recomputed.
+    Raises PlotUnavailable without matplotlib, PlotError if the report kept no case.
     """
     require_matplotlib()
-    names = list(backends) if backends else available_backends()
-    oracles = [o for b in names for o in load_backend(b)]
-    case, oracle, why = choose_case(report, oracles)
-    tr = trace(factory, case, oracle, why)
+    ev, why = choose_evidence(report)
+    tr = trace(ev, why)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / ERRORS_PNG, out / GRADIENTS_PNG]
     _draw_errors(tr, report.layer, paths[0])
     _draw_gradients(tr, report.layer, paths[1])
-    return Plots(paths, case, why, oracle.name)
+    return Plots(paths, ev.case, why, ev.oracle)
 
 
 def _figure(size: tuple[float, float]) -> Any:

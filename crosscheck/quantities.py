@@ -6,12 +6,15 @@ The layer's observed values and every oracle's reference use these same containe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from numpy.typing import NDArray
 
 Array = NDArray[Any]
+# Where a quantity is compared: (segment, backward call or None for hs and h, quantity).
+Position = tuple[int, "int | None", str]
 
 FORWARD_QUANTITIES = ("hs", "h")
 BACKWARD_QUANTITIES = ("dxs", "dWx", "dWh", "db", "dh")
@@ -54,3 +57,19 @@ class SegmentValues:
         if quantity in FORWARD_QUANTITIES:
             return getattr(self, quantity)  # type: ignore[no-any-return]
         return getattr(self.backward[call], quantity)  # type: ignore[no-any-return]
+
+
+def positions(values: Sequence[SegmentValues]) -> list[Position]:
+    """Every compared position of `values`, in segment, call and QUANTITIES order: the one
+    walk over what a case produces."""
+    out: list[Position] = []
+    for k, seg in enumerate(values):
+        out += [(k, None, q) for q in FORWARD_QUANTITIES]
+        for j in range(len(seg.backward)):
+            out += [(k, j, q) for q in BACKWARD_QUANTITIES]
+    return out
+
+
+def value_at(values: Sequence[SegmentValues], p: Position) -> Array:
+    """The array at position `p` of `values`."""
+    return values[p[0]].get(p[2], p[1] or 0)

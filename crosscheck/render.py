@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 from crosscheck import compare
@@ -42,17 +41,21 @@ def summary_table(report: Report) -> str:
 
 
 def _dtype_counts(report: Report) -> str:
-    counts = Counter(c.dtype for c in report.cases)
-    return ", ".join(f"{n} {dt}" for dt, n in sorted(counts.items()))
+    return ", ".join(f"{n} {dt}" for dt, n in sorted(report.dtype_counts.items()))
 
 
 def verdict(report: Report) -> str:
     """The one-line verdict, as --quiet prints it."""
-    n = len(report.cases)
-    if report.failures:
-        bad = len(report.failing_case_ids)
+    n = max(report.planned, report.case_count)
+    if report.fatal and not report.failing_count:
+        return f"FAIL: {report.layer}: {report.fatal}"
+    if report.failed:
+        bad = report.failing_count
         names = ", ".join(report.failures_by_quantity())
-        return f"FAIL: {report.layer} is wrong on {bad} of {n} cases ({names})"
+        line = f"FAIL: {report.layer} is wrong on {bad} of {n} cases ({names})"
+        return line + (f"; {report.not_run} cases not run" if report.not_run else "")
+    if report.interrupted:
+        return f"INTERRUPTED after {report.case_count} cases: no verdict (none failed so far)"
     if report.disagreements:
         cases = len({d.case_id for d in report.disagreements})
         return (
@@ -64,6 +67,12 @@ def verdict(report: Report) -> str:
             f"INCONCLUSIVE: no chosen backend can check {len(report.unchecked)} of {n} cases "
             f"(e.g. {report.unchecked[0]}; numeric takes small cases only: add --backend jax "
             "or torch)"
+        )
+    if report.unjudged:
+        return (
+            f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all "
+            f"{n - report.unjudged} cases they can check ({report.unjudged} of {n} are too large "
+            "for numeric: add --backend jax or torch to check them)"
         )
     return f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all {n} cases"
 
@@ -86,14 +95,17 @@ def _failure_line(f: Failure, worst_ratio: float | None = None) -> str:
 def failure_details(report: Report) -> str:
     """Per failing quantity: where it first went wrong and the worst ratio; then one reproducer."""
     lines = []
-    order = {cid: i for i, cid in enumerate(report.failing_case_ids)}
+    order = {cid: i for i, cid in enumerate(["", *report.failing_case_ids])}
     for group in report.failures_by_quantity().values():
         first = min(group, key=lambda f: order[f.case_id])
         ratios = [f.error / f.threshold for f in group if f.error is not None and f.threshold]
         lines.append("  " + _failure_line(first, max(ratios) if len(ratios) > 1 else None))
-    first_failure = next(f for f in report.failures if f.case_id == report.failing_case_ids[0])
-    lines.append("Rerun the first failing case alone:")
-    lines.append("  " + first_failure.reproducer)
+    first_failure = next(
+        (f for f in report.failures if f.case_id in report.failing_case_ids[:1]), None
+    )
+    if first_failure is not None:
+        lines.append("Rerun the first failing case alone:")
+        lines.append("  " + first_failure.reproducer)
     return "\n".join(lines)
 
 
@@ -111,14 +123,34 @@ def explanation(report: Report) -> str:
     return "\n".join(lines)
 
 
+OUTPUT_LINES = 12  # lines of the layer's captured output shown in the text report
+
+
+def captured_output(report: Report) -> str:
+    """The layer's prints, at most OUTPUT_LINES lines of at most 100 columns."""
+    lines = report.output.splitlines()
+    if len(lines) > OUTPUT_LINES:
+        half = OUTPUT_LINES // 2
+        lines = [*lines[:half], f"[... {len(lines) - 2 * half} lines ...]", *lines[-half:]]
+    return "\n".join("  | " + (ln if len(ln) <= 96 else ln[:93] + "...") for ln in lines)
+
+
 def render_text(report: Report) -> str:
     head = (
-        f"crosscheck {report.layer}: {len(report.cases)} cases ({_dtype_counts(report)}), "
+        f"crosscheck {report.layer}: {report.case_count} cases ({_dtype_counts(report)}), "
         f"seed {report.seed}, {report.elapsed:.1f} s"
     )
-    parts = [head, "", summary_table(report), ""]
+    parts = [head]
+    if report.isolation.startswith("in this process"):
+        parts.append(f"The layer ran {report.isolation}: save it in a module for an isolated "
+                     "check.")  # fmt: skip
+    parts += ["", summary_table(report), ""]
+    if report.fatal:
+        parts += [f"The layer was stopped: {report.fatal}", ""]
+        if report.not_run:
+            parts[-1:] = [f"{report.not_run} cases were not run after that.", ""]
     if report.failures:
-        parts.append(f"{len(report.failures)} problems in {len(report.failing_case_ids)} cases:")
+        parts.append(f"{len(report.failures)} problems in {report.failing_count} cases:")
         parts.append(failure_details(report))
         parts.append("")
         if report.diagnosis or report.smallest_case:
@@ -131,6 +163,10 @@ def render_text(report: Report) -> str:
             f"{len({x.case_id for x in report.disagreements})} cases were not judged."
         )
         parts.append("")
+    if report.output:
+        parts += ["The layer printed (shortened):", captured_output(report), ""]
+    if report.imported:
+        parts += [f"The layer imported {', '.join(report.imported)}.", ""]
     parts.append(verdict(report))
     return "\n".join(parts)
 
@@ -145,15 +181,29 @@ def to_json(report: Report) -> dict[str, Any]:
 
     return {
         "schema_version": JSON_SCHEMA_VERSION,
-        "verdict": "pass" if report.ok else ("fail" if report.failures else "inconclusive"),
+        "verdict": report.verdict_word,
         "ok": report.ok,
         "exit_code": report.exit_code,
         "layer": report.layer,
+        "isolation": report.isolation,
         "seed": report.seed,
-        "cases": len(report.cases),
+        "cases": report.case_count,
+        "case_ids": report.case_ids,
+        "failing_cases": report.failing_count,
+        "not_run": report.not_run,
+        "unjudged": report.unjudged,
+        "fatal": report.fatal,
+        "output": report.output,
+        "imported": report.imported,
+        "interrupted": report.interrupted,
         "elapsed_s": round(report.elapsed, 3),
         "backends": [
-            {"name": b, "cases_checked": report.checked.get(b, 0)} for b in report.backends
+            {
+                "name": b,
+                "cases_checked": report.checked.get(b, 0),
+                "cases_skipped": report.skipped.get(b, 0),
+            }
+            for b in report.backends
         ],
         "summary": [
             {

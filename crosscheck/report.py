@@ -1,13 +1,24 @@
-"""The verdicts of a verification, aggregated: what `verify` returns and renderers read."""
+"""The verdicts of a verification, aggregated: what `verify` returns and renderers read.
+
+A Report holds counts and aggregates, not every case: a run of millions of cases keeps
+a bounded amount (the first MAX_FAILURES failures, the first MAX_CASE_IDS case ids).
+It also keeps the evidence of one failing case (and of the longest case), the layer's
+values beside a reference, so that diagnosis and plots never drive the layer again.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from crosscheck.cases import Case
-from crosscheck.quantities import QUANTITIES
+from crosscheck.drive import Observed
+from crosscheck.quantities import QUANTITIES, SegmentValues
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+MAX_FAILURES = 2_000
+MAX_CASE_IDS = 200_000
 
 
 @dataclass(frozen=True)
@@ -15,9 +26,10 @@ class Failure:
     """One thing the layer got wrong.
 
     kind: "mismatch" (a value outside tolerance against `backend`), "exception",
-    "shape", "dtype" or "protocol". quantity: one of QUANTITIES, or for protocol
-    problems the object concerned ("xs", "params", "grads", ...). call: which
-    backward call of the segment (None for forward-side problems).
+    "shape", "dtype", "protocol" or "crash" (the worker exited, was killed, or ran past
+    a limit). quantity: one of QUANTITIES, or the object or call concerned ("xs",
+    "params", "forward", ...). call: which backward call of the segment (None for
+    forward-side problems).
     """
 
     kind: str
@@ -65,18 +77,46 @@ class Cell:
             self.error, self.threshold, self.case_id = error, threshold, case_id
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """One case as the layer computed it, beside one oracle's reference."""
+
+    case: Case
+    observed: Observed
+    oracle: str
+    accuracy: float
+    reference: list[SegmentValues]
+
+
 @dataclass
 class Report:
     layer: str
     seed: int
-    cases: list[Case]
     backends: list[str]  # oracle names, in table order
+    isolation: str = ""  # where the layer ran, in words
+    case_count: int = 0  # cases generated and judged (or not run) so far
+    planned: int = 0  # cases asked for
+    dtype_counts: Counter[str] = field(default_factory=Counter)
+    case_ids: list[str] = field(default_factory=list)  # the first MAX_CASE_IDS
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # the first MAX_FAILURES
+    failures_left_out: int = 0
+    failing_cases: dict[str, Case] = field(default_factory=dict)  # in the order seen
+    failing_count: int = 0
     disagreements: list[Disagreement] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)  # oracle -> cases judged against it
-    unchecked: list[str] = field(default_factory=list)  # ids of cases no chosen oracle supports
+    skipped: dict[str, int] = field(default_factory=dict)  # oracle -> drawn cases it cannot check
+    unjudged: int = 0  # drawn cases no chosen oracle can check (counted, not a verdict)
+    unchecked: list[str] = field(default_factory=list)  # given cases no chosen oracle supports
+    not_run: int = 0  # cases left out after the layer was given up on
+    fatal: str | None = None  # why the layer was given up on: exit, signal, time, memory
+    output: str = ""  # what the layer printed, shortened
+    imported: list[str] = field(default_factory=list)  # frameworks the layer imported
+    interrupted: bool = False
     elapsed: float = 0.0
+    # The first failing case (the first with a mismatch if any) and the longest case.
+    evidence: Evidence | None = None
+    longest: Evidence | None = None
     # For one failing case, when verify(explain=True): what the failure most likely means
     # (crosscheck.diagnose), the smallest case that still fails, the command that reruns it
     # and its first wrong numbers beside the reference (crosscheck.shrink).
@@ -84,26 +124,56 @@ class Report:
     smallest_case: str | None = None
     smallest_reproducer: str | None = None
     numbers: list[str] = field(default_factory=list)
+    _last_failing: str = field(default="", repr=False)
 
     @property
     def ok(self) -> bool:
         """True when the layer agreed on every case and no case was left undecided."""
-        return not self.failures and not self.disagreements and not self.unchecked
+        return self.exit_code == EXIT_OK
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures) or self.fatal is not None
 
     @property
     def exit_code(self) -> int:
-        if self.failures:
+        if self.failed:
             return EXIT_MISMATCH
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return EXIT_INCONCLUSIVE if self.disagreements or self.unchecked else EXIT_OK
+
+    @property
+    def verdict_word(self) -> str:
+        return {EXIT_OK: "pass", EXIT_MISMATCH: "fail", EXIT_INTERRUPTED: "interrupted"}.get(
+            self.exit_code, "inconclusive"
+        )
+
+    def add_case(self, case: Case) -> None:
+        self.case_count += 1
+        self.dtype_counts[case.dtype] += 1
+        if len(self.case_ids) < MAX_CASE_IDS:
+            self.case_ids.append(case.id)
+
+    def add_failure(self, failure: Failure, case: Case | None) -> None:
+        # A case's failures arrive together, so the last id is enough to count cases.
+        if case is not None and case.id != self._last_failing:
+            self._last_failing = case.id
+            self.failing_count += 1
+            if len(self.failing_cases) < MAX_FAILURES:
+                self.failing_cases[case.id] = case
+        if len(self.failures) < MAX_FAILURES:
+            self.failures.append(failure)
+        else:
+            self.failures_left_out += 1
 
     def cell(self, backend: str, quantity: str) -> Cell:
         return self.cells.setdefault((backend, quantity), Cell())
 
     @property
     def failing_case_ids(self) -> list[str]:
-        """Failing cases in the order they were generated."""
-        bad = {f.case_id for f in self.failures}
-        return [c.id for c in self.cases if c.id in bad]
+        """Failing cases in the order they were checked (generation order)."""
+        return list(self.failing_cases)
 
     def failures_by_quantity(self) -> dict[str, list[Failure]]:
         """Failures grouped by quantity, value quantities first in QUANTITIES order."""

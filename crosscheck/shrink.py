@@ -2,11 +2,11 @@
 
 `shrink` reduces a failing case greedily — fewer segments, then shorter segments,
 smaller N, H and D, float64 if it still fails, simpler segment flags, a plain weight
-regime — re-verifying each candidate alone and keeping it when it still fails the same
-way (a failure of the same kind in the same quantity). It prefers a fast backend (torch,
-else the NumPy finite differences) and stops after MAX_CALLS verifications or
-MAX_SECONDS. `numbers` prints the first wrong entries of the shrunken case beside the
-reference, and the case's inputs when they are few enough to read.
+regime — asking a predicate (as hypothesis's `find` does) how each candidate fails and
+keeping it when it fails the same way (a failure of the same kind in the same quantity).
+It stops after MAX_CALLS questions or MAX_SECONDS. `numbers` prints the first wrong
+entries of a case beside the reference, and the case's inputs when they are few enough
+to read. Nothing here runs a layer: the predicate does that, in a worker.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from numpy.typing import NDArray
 
 from crosscheck import compare
 from crosscheck.cases import Case, Segment, Start
-from crosscheck.drive import LayerFactory, drive
-from crosscheck.oracles import available_backends, load_backend
-from crosscheck.quantities import BACKWARD_QUANTITIES, FORWARD_QUANTITIES
+from crosscheck.drive import Observed
+from crosscheck.quantities import SegmentValues, positions, value_at
 
 Array = NDArray[Any]
-Signature = frozenset[tuple[str, str]]  # (failure kind, quantity)
+Signature = frozenset[tuple[str, str]]  # (failure kind, quantity); empty when it passes
+Predicate = Callable[[Case], Signature]
 
 MAX_CALLS = 60
 MAX_SECONDS = 5.0
@@ -34,38 +34,21 @@ MAX_SECONDS = 5.0
 MAX_PRINTED_INPUT = 8
 
 
-def fast_backend(case: Case, backends: Sequence[str] = ()) -> str:
-    """Of the chosen backends (default: the installed ones), the fastest for tiny cases:
-    torch (float64, milliseconds per case), else the finite differences if they support
-    the case, else the first one."""
-    chosen = list(backends) or available_backends()
-    if "torch" in chosen:
-        return "torch"
-    if "numeric" in chosen and load_backend("numeric")[0].supports(case):
-        return "numeric"
-    return chosen[0]
-
-
 class _Checker:
-    """Verifies candidates alone, within a budget, remembering what it has seen."""
+    """Asks the predicate within a budget, remembering what it has seen."""
 
-    def __init__(self, layer: LayerFactory, backends: Sequence[str], spec: str | None) -> None:
-        self.layer, self.backends, self.spec = layer, backends, spec
+    def __init__(self, predicate: Predicate, max_calls: int, max_seconds: float) -> None:
+        self.predicate, self.max_calls, self.max_seconds = predicate, max_calls, max_seconds
         self.calls, self.started = 0, time.perf_counter()
         self.seen: dict[str, Signature] = {}
 
     def exhausted(self) -> bool:
-        return self.calls >= MAX_CALLS or time.perf_counter() - self.started > MAX_SECONDS
+        return self.calls >= self.max_calls or time.perf_counter() - self.started > self.max_seconds
 
     def signature(self, case: Case) -> Signature:
-        """(kind, quantity) of every failure of `case`: empty when it passes."""
-        from crosscheck.verification import verify  # verification imports this module
-
         if case.id not in self.seen:
             self.calls += 1
-            report = verify(self.layer, cases=[case], backends=[fast_backend(case, self.backends)],
-                            spec=self.spec, explain=False)  # fmt: skip
-            self.seen[case.id] = frozenset((f.kind, f.quantity) for f in report.failures)
+            self.seen[case.id] = self.predicate(case)
         return self.seen[case.id]
 
 
@@ -158,29 +141,28 @@ REDUCTIONS: tuple[Callable[[Case], Iterator[Case | None]], ...] = (
 
 
 def shrink(
-    layer: LayerFactory,
     case: Case,
-    backends: Sequence[str] = (),
+    fails: Predicate,
     *,
-    spec: str | None = None,
+    max_calls: int = MAX_CALLS,
+    max_seconds: float = MAX_SECONDS,
 ) -> Case:
     """The smallest case found that fails like `case` does (at least one failure of the same
     kind in the same quantity, a mismatch if `case` has one); `case` itself if no smaller
-    one fails or it does not fail.
+    one fails or it does not fail. fails(c): the (kind, quantity) of c's failures.
 
     Greedy: each kind of reduction in REDUCTIONS order, its candidates smallest first, the
     first that still fails is kept; repeated until a whole pass changes nothing or the
-    budget (MAX_CALLS verifications, MAX_SECONDS) runs out. No candidate is larger than
-    `case` in any dimension.
+    budget runs out. No candidate is larger than `case` in any dimension.
     """
-    check = _Checker(layer, backends, spec)
+    check = _Checker(fails, max_calls, max_seconds)
     target = check.signature(case)
     if not target:
         return case
     if any(kind == "mismatch" for kind, _ in target):
         # Keep a wrong value to show: a smaller case failing only on protocol would not.
         target = frozenset(t for t in target if t[0] == "mismatch")
-    check.started = time.perf_counter()  # the first call may have imported a framework
+    check.started = time.perf_counter()  # the first call may have started a process
     changed = True
     while changed and not check.exhausted():
         changed = False
@@ -229,37 +211,31 @@ def _inputs(case: Case) -> list[str]:
 
 
 def numbers(
-    layer: LayerFactory,
     case: Case,
-    backend: str | None = None,
+    observed: Observed,
+    reference: Sequence[SegmentValues] | None,
+    accuracy: float,
     limit: int = 8,
     per_quantity: int = 2,
 ) -> list[str]:
     """For `case`: the layer's problems, then up to `limit` wrong entries (at most
     `per_quantity` per quantity and position), each as index, layer value, reference value;
-    then the inputs if they are tiny."""
-    from crosscheck.verification import references  # verification imports this module
-
-    oracle = load_backend(backend or fast_backend(case))[0]
-    observed = drive(layer, case)
+    then the inputs if they are tiny. reference: an oracle's (None if it had none)."""
     lines = [f"segment {p.segment}: {p.message}" for p in observed.problems]
-    ref = references(oracle, [case])[0]
-    if ref is None:
+    if reference is None:
         return lines + _inputs(case)
     wrong: list[str] = []
-    for k, seg in enumerate(observed.segments):
-        positions: list[tuple[int | None, str]] = [(None, q) for q in FORWARD_QUANTITIES]
-        positions += [(j, q) for j in range(len(seg.backward)) for q in BACKWARD_QUANTITIES]
-        for j, q in positions:
-            obs, want = seg.get(q, j or 0), ref[k].get(q, j or 0)
-            limit_q = compare.threshold(case.dtype, case.chain_steps(k), oracle.accuracy)
-            diff = np.abs(obs.astype(np.float64) - want) / compare.scale(want)
-            where = f"segment {k}" + ("" if j is None else f", backward call {j}")
-            for idx in np.argwhere(~(diff <= limit_q))[:per_quantity]:
-                i = tuple(int(x) for x in idx)
-                o, r = float(obs[i]), float(want[i])
-                n = _digits(o, r)
-                wrong.append(
-                    f"{q}{list(i)} ({where}): layer {o + 0.0:.{n}g}, reference {r + 0.0:.{n}g}"
-                )
+    for p in positions(observed.segments):
+        k, j, q = p
+        obs, want = value_at(observed.segments, p), value_at(reference, p)
+        limit_q = compare.limit(case, p, accuracy)
+        diff = np.abs(obs.astype(np.float64) - want) / compare.scale(want)
+        where = f"segment {k}" + ("" if j is None else f", backward call {j}")
+        for idx in np.argwhere(~(diff <= limit_q))[:per_quantity]:
+            i = tuple(int(x) for x in idx)
+            o, r = float(obs[i]), float(want[i])
+            n = _digits(o, r)
+            wrong.append(
+                f"{q}{list(i)} ({where}): layer {o + 0.0:.{n}g}, reference {r + 0.0:.{n}g}"
+            )
     return lines + wrong[:limit] + _inputs(case)

@@ -31,13 +31,14 @@ case; diagnosing every rerun would take seconds each.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crosscheck.cases import DTYPES, NDH_POOL, REGIMES, T_POOL, Case, Segment, Start
 from crosscheck.drive import LayerFactory
+from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from crosscheck.render import render_text, verdict
 from crosscheck.report import Report
+from crosscheck.settings import session as _session
 from crosscheck.verification import verify
 
 if TYPE_CHECKING:
@@ -47,17 +48,6 @@ __all__ = ["DEFAULT_CASES", "assert_layer_matches", "cases", "configure", "failu
 
 # Fewer than the CLI's 100: a test suite runs this often. About 5-10 s with every backend.
 DEFAULT_CASES = 20
-
-
-@dataclass
-class _Session:
-    """Defaults for calls that leave `cases` or `backends` out (set by the pytest plugin)."""
-
-    cases: int | None = None
-    backends: list[str] | None = None
-
-
-_session = _Session()
 
 
 def configure(*, cases: int | None = None, backends: Sequence[str] | None = None) -> None:
@@ -76,13 +66,15 @@ def failure_message(report: Report) -> str:
 
 
 def assert_layer_matches(
-    factory: LayerFactory,
+    factory: LayerFactory | str,
     *,
     cases: int | Sequence[Case] | None = None,
     seed: int = 0,
     dtypes: Sequence[str] = DTYPES,
     backends: Sequence[str] | None = None,
     explain: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY,
 ) -> Report:
     """Verify `factory` (built as `factory(Wx, Wh, b, stateful=...)`) and return the report.
 
@@ -101,14 +93,13 @@ def assert_layer_matches(
         cases = _session.cases or DEFAULT_CASES
     if backends is None:
         backends = _session.backends
-    report = verify(
-        factory, cases=cases, seed=seed, dtypes=dtypes, backends=backends, explain=explain
-    )
+    report = verify(factory, cases=cases, seed=seed, dtypes=dtypes, backends=backends,
+                    explain=explain, timeout=timeout, memory_limit=memory_limit)  # fmt: skip
     if not report.ok:
         raise AssertionError(failure_message(report))
     if not any(report.checked.values()):
         raise AssertionError(
-            f"NOTHING CHECKED: no case of {len(report.cases)} could be recomputed by "
+            f"NOTHING CHECKED: no case of {report.case_count} could be recomputed by "
             f"{', '.join(report.backends)}; add cases or a backend such as jax or torch"
         )
     return report

@@ -1,42 +1,67 @@
-"""verify(layer_factory, ...) -> Report: the road a verification takes.
+"""verify(layer, ...) -> Report: the one orchestrator, and the road a verification takes.
 
-    cases --drive(layer)--> Observed --+
-      |                                 +-- compare(tolerance) --> Report
-      +--oracle reference-----> Reference
+    cases ──ids──▶ workers (crosscheck.isolation): the layer, driven ──▶ Observed ──┐
+      │                                                                     compare ─▶ Report
+      └──ids──▶ oracle processes (crosscheck.references) ──▶ float64 reference ──┘
+                                   then, on a failure: diagnose + shrink (a predicate)
 
-References are cached in memory by (oracle, case id), so checking many layers on
-the same cases (a course's submissions, the mistake catalog) pays for them once.
+This process never imports the layer's module (unless it cannot be loaded by name,
+which the report then states): nothing the layer does can change a reference, a
+tolerance or the verdict. Cases are generated, run and judged in chunks, so memory
+stays flat however many cases are asked for.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from crosscheck import compare
-from crosscheck.cases import DTYPES, Case, generate_cases
-from crosscheck.diagnose import explain_failures
-from crosscheck.drive import LayerFactory, Observed, drive
-from crosscheck.oracles import Oracle, available_backends, load_backend, reference
-from crosscheck.quantities import BACKWARD_QUANTITIES, FORWARD_QUANTITIES, SegmentValues
-from crosscheck.report import Disagreement, Failure, Report
+from crosscheck.cases import DTYPES, Case, iter_cases
+from crosscheck.diagnose import diagnose
+from crosscheck.drive import LayerFactory, Observed
+from crosscheck.integrity import tampering
+from crosscheck.isolation import (
+    DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT,
+    InProcess,
+    Limits,
+    Target,
+    WorkerPool,
+    target_for,
+    target_from_spec,
+)
+from crosscheck.oracles import Oracle, available_backends
+from crosscheck.quantities import SegmentValues, positions, value_at
+from crosscheck.references import (
+    DEFAULT_CACHE,
+    Cache,
+    LocalSource,
+    OracleInfo,
+    References,
+    Values,
+    backend_sources,
+)
+from crosscheck.report import Disagreement, Evidence, Failure, Report
+from crosscheck.shrink import Signature, numbers, shrink
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_CASES = 100
-
-CHUNK = 500  # cases whose references are held in memory at once
-
-_REFERENCE_CACHE: dict[tuple[str, str], list[SegmentValues] | None] = {}
-_CACHE_LIMIT = 4_000  # (oracle, case) entries: a few hundred cases of every oracle
+CHUNK = 250  # cases generated, run and judged at a time
+# Shrinking prefers the fastest backends for tiny cases.
+FAST_BACKENDS = ("torch", "numeric")
 
 
-def layer_spec(layer: Any) -> str:
-    """'module:QualName' for a class or function, as the CLI's --layer takes it."""
-    module = getattr(layer, "__module__", None) or "?"
-    name = getattr(layer, "__qualname__", None) or type(layer).__name__
-    return f"{module}:{name}"
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a verification; `report` holds what was judged until then."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("interrupted")
+        self.report = report
 
 
 def reproducer(spec: str, case_id: str, backend: str | None = None) -> str:
@@ -45,166 +70,300 @@ def reproducer(spec: str, case_id: str, backend: str | None = None) -> str:
     return cmd + (f" --backend {backend}" if backend else "")
 
 
-def references(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues] | None]:
-    """`reference` with the in-memory cache in front of it."""
-    missing = [c for c in cases if (oracle.name, c.id) not in _REFERENCE_CACHE]
-    if missing:
-        if len(_REFERENCE_CACHE) + len(missing) > _CACHE_LIMIT:
-            _REFERENCE_CACHE.clear()
-        for c, ref in zip(missing, reference(oracle, missing)):
-            _REFERENCE_CACHE[(oracle.name, c.id)] = ref
-    return [_REFERENCE_CACHE[(oracle.name, c.id)] for c in cases]
+Runner = WorkerPool | InProcess
+
+
+def _runner(
+    layer: LayerFactory | str, jobs: int, limits: Limits, isolate: bool
+) -> tuple[str, Runner]:
+    """(spec, runner): a worker pool for anything a fresh process can load by name."""
+    target: Target | None
+    if isinstance(layer, str):
+        target = target_from_spec(layer)
+    else:
+        target = target_for(layer) if isolate else None
+    if target is None:
+        assert not isinstance(layer, str)
+        name = getattr(layer, "__qualname__", None) or type(layer).__name__
+        module = getattr(layer, "__module__", None) or "?"
+        if not isolate:
+            why = "isolate=False"
+        elif "<locals>" in name:
+            why = f"{name} is defined inside a function"
+        else:
+            why = f"{name} is defined in {module}, which a fresh process cannot import"
+        return f"{module}:{name}", InProcess(layer, why)
+    return target.spec, WorkerPool(target, jobs, limits)
 
 
 def verify(
-    layer: LayerFactory,
+    layer: LayerFactory | str,
     *,
     cases: int | Sequence[Case] = DEFAULT_CASES,
     seed: int = 0,
     dtypes: Sequence[str] = DTYPES,
     backends: Sequence[str] | None = None,
+    oracles: Sequence[Oracle] | None = None,
     spec: str | None = None,
     progress: Progress | None = None,
     explain: bool = True,
+    jobs: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY,
+    isolate: bool = True,
+    cache: Cache = DEFAULT_CACHE,
 ) -> Report:
-    """Check `layer` (called as `layer(Wx, Wh, b, stateful=...)`) on random cases.
+    """Check `layer` (built as `layer(Wx, Wh, b, stateful=...)`) on random cases.
 
+    layer: a class or factory, or a spec 'module:Attr' / 'file.py:Attr'. It runs in
+    worker processes (`jobs`, default the machine's cores), each call limited to
+    `timeout` seconds and each worker to `memory_limit` bytes; a class a fresh process
+    cannot import by name runs in this process instead (report.isolation says so), as
+    does every layer with isolate=False (fast, for trusted code: no limits, no protection).
     cases: how many to draw from the seeded generator, or the cases themselves.
-    backends: names from crosscheck.oracles.BACKENDS; default every installed one.
-    explain: on a failure, diagnose it and shrink it to the smallest failing case
-    (report.diagnosis, smallest_case, smallest_reproducer, numbers; a few seconds at most).
-    Raises BackendUnavailable if a named backend's framework is missing.
+    backends: names from crosscheck.oracles.BACKENDS, each run in a process of its own
+    (default every installed one); or oracles: Oracle objects to run here instead.
+    explain: on a failure, diagnose it and shrink it to the smallest failing case.
+    Raises BackendUnavailable if a named backend is missing, LayerLoadError if the layer
+    cannot be loaded, Interrupted (a KeyboardInterrupt carrying the partial report) on
+    Ctrl-C.
     """
     start = time.perf_counter()
-    names = list(backends) if backends else available_backends()
-    oracles: list[tuple[str, Oracle]] = [(b, o) for b in names for o in load_backend(b)]
-    if isinstance(cases, int):
-        # Draw only cases some chosen oracle can check (finite differences alone take
-        # small cases only), so that every drawn case is judged.
-        case_list = generate_cases(
-            cases, seed, dtypes, accept=lambda c: any(o.supports(c) for _, o in oracles)
-        )
-    else:
-        case_list = list(cases)
-    spec = spec or layer_spec(layer)
-    report = Report(spec, seed, case_list, [o.name for _, o in oracles])
-
-    for first in range(0, len(case_list), CHUNK):
-        chunk = case_list[first : first + CHUNK]
-        refs = []
-        for _, oracle in oracles:
+    if isinstance(cases, int) and (cases < 0 or seed < 0):
+        raise ValueError(f"cases and seed must be >= 0, got {cases} and {seed}")
+    sources = (
+        [LocalSource("custom", oracles)]
+        if oracles is not None
+        else backend_sources(list(backends) if backends else available_backends())
+    )
+    refs = References(sources, cache)
+    count = cases if isinstance(cases, int) else len(cases)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
+    layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit), isolate)
+    report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how)
+    report.planned = count
+    drawn = isinstance(cases, int)
+    stream: Iterable[Case] = iter_cases(cases, seed, dtypes) if isinstance(cases, int) else cases
+    try:
+        tampered = tampering()
+        if tampered is None:
+            runner.start()
+        for chunk in _chunks(stream, CHUNK):
+            if runner.fatal or tampered:
+                break
             if progress:
-                progress(f"reference {oracle.name}", first, len(case_list))
-            refs.append(references(oracle, chunk))
-        for i, case in enumerate(chunk):
-            if progress and i % 10 == 0:
-                progress("checking the layer", first + i, len(case_list))
-            _check_case(report, layer, case, oracles, [r[i] for r in refs])
-    if progress:
-        progress("done", len(case_list), len(case_list))
-    if explain and report.failures:
-        explain_failures(report, layer, oracles)
+                progress("checking the layer", report.case_count, count)
+            refs.prefetch(chunk)
+            observed = runner.run(chunk)
+            for case, obs, ref in zip(chunk, observed, refs.get(chunk)):
+                report.add_case(case)
+                if obs is None:
+                    report.not_run += 1
+                else:
+                    _check_case(report, case, obs, ref, refs.infos, drawn)
+        report.fatal = runner.fatal
+        report.not_run = count - report.case_count + report.not_run
+        tampered = tampered or tampering()
+        if tampered:
+            report.fatal = runner.fatal = (
+                f"This process was changed: {tampered}, probably by a module imported into it "
+                "(the layer's?). Its arithmetic cannot be trusted, so nothing passes here: run "
+                f"python -m crosscheck --layer {shlex.quote(report.layer)} instead."
+            )
+            report.add_failure(Failure("tampered", "process", "", 0, None, report.fatal, ""), None)
+        elif report.fatal and not report.failures:
+            report.add_failure(
+                Failure("crash", "import", "", 0, None, report.fatal,
+                        f"python -m crosscheck --layer {shlex.quote(report.layer)}"), None
+            )  # fmt: skip
+        if progress:
+            progress("done", report.case_count, count)
+        if explain and report.failures and not runner.fatal:
+            _explain(report, runner, refs)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise Interrupted(_finish(report, runner, start)) from None
+    _finish(report, runner, start)
+    return report
+
+
+def _finish(report: Report, runner: Runner, start: float) -> Report:
+    runner.close()  # first: the capture of its output is complete once it is gone
+    report.fatal = runner.fatal
+    report.output = runner.output()
+    report.imported = sorted(runner.imported)
     report.elapsed = time.perf_counter() - start
     return report
 
 
+def _chunks(items: Iterable[Case], size: int) -> Iterator[list[Case]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
 def _check_case(
     report: Report,
-    layer: LayerFactory,
     case: Case,
-    oracles: Sequence[tuple[str, Oracle]],
-    refs: Sequence[list[SegmentValues] | None],
+    observed: Observed,
+    refs: dict[str, Values],
+    infos: Sequence[OracleInfo],
+    drawn: bool,
 ) -> None:
-    """Drive the layer through one case and judge it against every oracle that supports it."""
-    spec = report.layer
-    observed = drive(layer, case)
+    """Judge one case's observed values against every oracle that can check it."""
     for p in observed.problems:
-        report.failures.append(
-            Failure(
-                p.kind,
-                p.quantity,
-                case.id,
-                p.segment,
-                p.call,
-                p.message,
-                reproducer(spec, case.id),
-            )
-        )
-    judged = [(b, o, r) for (b, o), r in zip(oracles, refs) if r is not None]
+        report.add_failure(
+            Failure(p.kind, p.quantity, case.id, p.segment, p.call, p.message,
+                    reproducer(report.layer, case.id)), case
+        )  # fmt: skip
+    judged: list[tuple[OracleInfo, list[SegmentValues]]] = []
+    for info in infos:
+        ref = refs[info.name]
+        if ref is None:
+            report.skipped[info.name] = report.skipped.get(info.name, 0) + 1
+        else:
+            judged.append((info, ref))
     if not judged:
-        report.unchecked.append(case.id)
+        if drawn:
+            report.unjudged += 1
+        else:
+            report.unchecked.append(case.id)
+        return
     if _oracles_disagree(report, case, judged):
         return
-    for backend, oracle, ref in judged:
-        assert ref is not None
-        report.checked[oracle.name] = report.checked.get(oracle.name, 0) + 1
-        _judge(report, case, observed, backend, oracle, ref)
+    mismatched = False
+    for info, ref in judged:
+        report.checked[info.name] = report.checked.get(info.name, 0) + 1
+        mismatched |= _judge(report, case, observed, info, ref)
+    info, ref = judged[0]
+    evidence = Evidence(case, observed, info.name, info.accuracy, ref)
+    if case.id in report.failing_cases and (
+        report.evidence is None or (mismatched and not _has_mismatch(report, report.evidence))
+    ):
+        report.evidence = evidence
+    if report.longest is None or _length(case) > _length(report.longest.case):
+        report.longest = evidence
 
 
-def _pairs(case: Case, values: Sequence[SegmentValues]) -> list[tuple[int, int | None, str]]:
-    """(segment, call, quantity) for every quantity of every segment in `values`."""
-    out: list[tuple[int, int | None, str]] = []
-    for k, seg_values in enumerate(values):
-        out += [(k, None, q) for q in FORWARD_QUANTITIES]
-        for j in range(len(seg_values.backward)):
-            out += [(k, j, q) for q in BACKWARD_QUANTITIES]
-    return out
+def _length(case: Case) -> tuple[int, int]:
+    return max(s.T for s in case.segments), case.total_steps
+
+
+def _has_mismatch(report: Report, ev: Evidence) -> bool:
+    return any(f.kind == "mismatch" and f.case_id == ev.case.id for f in report.failures)
 
 
 def _oracles_disagree(
-    report: Report, case: Case, judged: Sequence[tuple[str, Oracle, list[SegmentValues] | None]]
+    report: Report, case: Case, judged: Sequence[tuple[OracleInfo, list[SegmentValues]]]
 ) -> bool:
     """Compare every oracle with the first; record and return True on any disagreement."""
-    if len(judged) < 2:
-        return False
-    _, first, first_ref = judged[0]
-    assert first_ref is not None
+    first, first_ref = judged[0]
     found = False
-    for _, other, ref in judged[1:]:
-        assert ref is not None
+    for other, ref in judged[1:]:
         limit = compare.agreement_threshold(first.accuracy, other.accuracy)
-        for k, j, q in _pairs(case, first_ref):
-            a, b = first_ref[k].get(q, j or 0), ref[k].get(q, j or 0)
-            err = compare.relative_error(q, b, a).error
+        for p in positions(first_ref):
+            err = compare.relative_error(p[2], value_at(ref, p), value_at(first_ref, p)).error
             if not err <= limit:
                 report.disagreements.append(
-                    Disagreement(case.id, (first.name, other.name), q, k, j, err, limit)
+                    Disagreement(case.id, (first.name, other.name), p[2], p[0], p[1], err, limit)
                 )
                 found = True
     return found
 
 
 def _judge(
-    report: Report,
-    case: Case,
-    observed: Observed,
-    backend: str,
-    oracle: Oracle,
-    ref: list[SegmentValues],
-) -> None:
-    """Compare every completed segment of `observed` with `ref`; fill cells and failures."""
-    for k, j, q in _pairs(case, observed.segments):
-        limit = compare.threshold(case.dtype, case.chain_steps(k), oracle.accuracy)
-        err = compare.relative_error(q, observed.segments[k].get(q, j or 0), ref[k].get(q, j or 0))
-        report.cell(oracle.name, q).add(err.error, limit, case.id)
+    report: Report, case: Case, observed: Observed, info: OracleInfo, ref: list[SegmentValues]
+) -> bool:
+    """Compare every completed segment of `observed` with `ref`; True on any mismatch."""
+    mismatched = False
+    for p in positions(observed.segments):
+        k, j, q = p
+        limit = compare.limit(case, p, info.accuracy)
+        err = compare.relative_error(q, value_at(observed.segments, p), value_at(ref, p))
+        report.cell(info.name, q).add(err.error, limit, case.id)
         if err.error <= limit:
             continue
+        mismatched = True
         step = err.first_bad_step(limit)
         where = f"segment {k}" + ("" if j is None else f", backward call {j}")
         when = "" if step is None else f", first bad time step t={step}"
-        report.failures.append(
+        report.add_failure(
             Failure(
                 "mismatch",
                 q,
                 case.id,
                 k,
                 j,
-                f"{q} differs from {oracle.name}: error {err.error:.3g} > threshold {limit:.3g} "
+                f"{q} differs from {info.name}: error {err.error:.3g} > threshold {limit:.3g} "
                 f"({where}{when})",
-                reproducer(report.layer, case.id, backend),
-                backend=oracle.name,
+                reproducer(report.layer, case.id, info.backend),
+                backend=info.name,
                 error=err.error,
                 threshold=limit,
                 first_bad_step=step,
-            )
+            ),
+            case,
         )
+    return mismatched
+
+
+# --------------------------------------------------------------------------------------
+# Explaining one failure: diagnosis from the kept values, then shrinking through a worker.
+
+
+def _explain(report: Report, runner: Runner, refs: References) -> None:
+    ev = report.evidence
+    if ev is not None:
+        failing = [
+            (f.segment, f.call, f.quantity)
+            for f in report.failures
+            if f.kind == "mismatch" and f.case_id == ev.case.id and f.backend == ev.oracle
+        ]
+        if failing:
+            found = diagnose(ev.case, ev.observed.segments, ev.reference, failing, ev.accuracy)
+            report.diagnosis = list(found.lines)
+    case = ev.case if ev is not None else report.failing_cases[report.failing_case_ids[0]]
+    fast = _fast_references(refs)
+    results: dict[str, tuple[Observed, OracleInfo | None, Values]] = {}
+
+    def fails(c: Case) -> Signature:
+        if runner.fatal:
+            return frozenset()
+        obs = runner.run([c])[0]
+        if obs is None:
+            return frozenset()
+        info, ref = _first_reference(fast, c)
+        scratch = Report(report.layer, report.seed, [])
+        _check_case(scratch, c, obs, {} if info is None else {info.name: ref},
+                    [] if info is None else [info], drawn=False)  # fmt: skip
+        results[c.id] = (obs, info, ref)
+        return frozenset((f.kind, f.quantity) for f in scratch.failures)
+
+    small = shrink(case, fails)
+    if small.id not in results:
+        return
+    obs, info, ref = results[small.id]
+    report.smallest_case = small.id
+    report.smallest_reproducer = reproducer(report.layer, small.id, info.backend if info else None)
+    report.numbers = numbers(small, obs, ref, info.accuracy if info else 0.0)
+
+
+def _fast_references(refs: References) -> References:
+    """The chosen sources, fastest first for tiny cases."""
+
+    def rank(src: Any) -> int:
+        backend = src.infos[0].backend if src.infos else ""
+        return FAST_BACKENDS.index(backend) if backend in FAST_BACKENDS else len(FAST_BACKENDS)
+
+    return References(sorted(refs.sources, key=rank), refs.cache)
+
+
+def _first_reference(refs: References, case: Case) -> tuple[OracleInfo | None, Values]:
+    """The first oracle (in `refs` order) that can check `case`, with its reference."""
+    for src in refs.sources:
+        one = References([src], refs.cache)
+        got = one.get([case])[0]
+        for info in one.infos:
+            if got[info.name] is not None:
+                return info, got[info.name]
+    return None, None

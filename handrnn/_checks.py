@@ -27,8 +27,11 @@ def as_array(name: str, value: object) -> NDArray[Any]:
     raise TypeError(f"{name} must be a NumPy array, got {type(value).__name__}")
 
 
+PARAM_TYPES = (np.float32, np.float64)  # the parameter dtypes the layers compute in
+
+
 def check_params(params: list[Any]) -> tuple[int, int, np.dtype[Any]]:
-    """Check [Wx, Wh, b]: Wx (D, H), Wh (H, H), b (H,), one floating dtype.
+    """Check [Wx, Wh, b]: Wx (D, H), Wh (H, H), b (H,), one dtype, float32 or float64.
 
     Returns (D, H, dtype).
     """
@@ -37,7 +40,9 @@ def check_params(params: list[Any]) -> tuple[int, int, np.dtype[Any]]:
     for name, p in zip(("Wx", "Wh", "b"), params):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{name} must be a NumPy array, got {type(p).__name__}")
-        if p.dtype.kind != "f":  # dtype.kind: the cheap form of np.issubdtype
+        # Exactly float32 or float64 in native byte order: not float16, not longdouble
+        # (not even where it is 64 bits wide), complex, integer or bool.
+        if p.dtype.type not in PARAM_TYPES or not p.dtype.isnative:
             raise TypeError(
                 f"{name} must have a floating dtype (float32 or float64), got {p.dtype}"
             )

@@ -8,6 +8,7 @@ computes the same numbers with far fewer NumPy calls (see `TimeRNN`).
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from typing import Any
 
@@ -85,6 +86,11 @@ class TimeRNN:
       `reset_state()`; backward stops at the segment start (truncated BPTT).
     - Like the book, forward keeps a reference to xs for backward: do not edit xs in
       place between forward and backward.
+    - A forward that raises part-way (a KeyboardInterrupt, a MemoryError) leaves `h`
+      as it was and nothing for backward, which raises a RuntimeError until the next
+      forward completes. A forward refused by its argument checks changes nothing.
+    - `copy.copy(layer)` shares the parameter arrays and nothing else (see
+      `__copy__`); `copy.deepcopy(layer)` shares nothing.
 
     How it differs from the book's loop of T `RNN` cells: only the recurrence is
     sequential, so the input projection xs Wx + b is one matrix product over all
@@ -104,24 +110,74 @@ class TimeRNN:
         self.stateful = stateful
         self.h: Array | None = None
         self.dh: Array | None = None
-        # What backward needs from the last forward: xs (N, T, D); the states,
-        # time-major, hseq (T + 1, N, H): hseq[0] is the initial state and
+        # What backward needs from the last completed forward: xs (N, T, D); the
+        # states, time-major, hseq (T + 1, N, H): hseq[0] is the initial state and
         # hseq[t + 1] the state after step t; and whether the initial state was zero.
+        # hseq is reused by the next forward of the same shape, so the cache is None
+        # from the moment a forward starts writing until it has completed.
         self._cache: tuple[Array, Array, bool] | None = None
+        # For backward's message when there is no cache: the name of the exception
+        # that stopped the last forward part-way (None: no forward ever failed).
+        self._failed: str | None = None
         # A flat work array of N*T*H entries, reused by every call of the same shape:
         # forward's input projections, then backward's tanh' factors and dt.
         self._work: Array | None = None
 
+    def __copy__(self) -> TimeRNN:
+        """copy.copy(layer): a layer that shares this one's parameter arrays, nothing else.
+
+        The copy's params list is its own but holds the very same Wx, Wh, b (an
+        in-place optimizer step on either layer is a step on both, as for two layers
+        built from the same arrays). grads, h, dh and the states of the last forward
+        are copies and the work buffers are its own, so neither layer's calls change
+        what the other's return; the copy can take the backward of the original's last
+        forward. copy.deepcopy copies the params as well and shares nothing.
+        """
+        cls = type(self)
+        new = cls.__new__(cls)
+        new.__dict__.update(self.__dict__)
+        new.params = list(self.params)
+        new.grads = [copy.copy(g) for g in self.grads]
+        new.h, new.dh = copy.copy(self.h), copy.copy(self.dh)
+        if self._cache is not None:
+            xs, hseq, h0_is_zero = self._cache  # xs is never written to: share it
+            new._cache = (xs, hseq.copy(), h0_is_zero)
+        new._work = None
+        return new
+
     def forward(self, xs: Array) -> Array:
         """xs: (N, T, D) -> hs: (N, T, H)."""
         D, H, dtype = check_params(self.params)
-        Wx, Wh, b = self.params
         xs = np.ascontiguousarray(check_data("xs", xs, (("N", None), ("T", None), ("D", D)), dtype))
         N, T, _ = xs.shape
         if N == 0 or T == 0:
             raise ValueError(f"xs must have N >= 1 and T >= 1, got shape {xs.shape}")
         h0 = self._start_state(N, H, dtype)
-        h0_is_zero = h0 is None
+
+        # The checks have passed; the buffers that hold the last forward's states are
+        # about to be overwritten. Until this forward completes there is nothing for
+        # backward: if it raises part-way (or is interrupted), backward refuses to run
+        # and h is left as it was.
+        states = self._cache[1] if self._cache is not None else None
+        self._cache = None
+        try:
+            hs, hseq = self._unroll(xs, h0, states)
+            h = hseq[-1].copy()
+        except BaseException as e:
+            self._failed = type(e).__name__
+            raise
+        # Only now, with everything computed, do h and the cache change (together).
+        self.h, self._cache = h, (xs, hseq, h0 is None)
+        return hs
+
+    def _unroll(self, xs: Array, h0: Array | None, states: Array | None) -> tuple[Array, Array]:
+        """forward's computation, from h0 (None: zeros): (hs (N, T, H), hseq (T + 1, N, H)).
+
+        hseq reuses `states` (the last forward's) if it has the right shape.
+        """
+        Wx, Wh, b = self.params
+        N, T, D = xs.shape
+        H, dtype = Wh.shape[0], Wx.dtype
 
         # All T input projections at once, one matrix product over the N*T rows of
         # xs, batch-major like xs, into the work array (reused: no page faults) ...
@@ -132,7 +188,7 @@ class TimeRNN:
         # x_t Wx + b until step t overwrites it with h_t. Time-major, every step reads
         # and writes one contiguous (N, H) block, which NumPy handles faster than a
         # strided hs[:, t] (it matters at small sizes, where per-call costs dominate).
-        hseq = _reuse(self._cache[1] if self._cache else None, (T + 1, N, H), dtype)
+        hseq = _reuse(states, (T + 1, N, H), dtype)
         hseq[0] = 0 if h0 is None else h0
         np.add(proj.transpose(1, 0, 2), b, out=hseq[1:])
 
@@ -143,7 +199,7 @@ class TimeRNN:
         hWh = np.empty((N, H), dtype=dtype)
         steps = list(hseq)  # the T + 1 (N, H) views, made once
         first = 0
-        if h0_is_zero:  # h_{-1} Wh is zero: step 0 is just the tanh
+        if h0 is None:  # h_{-1} Wh is zero: step 0 is just the tanh
             tanh(steps[1], steps[1])
             first = 1
         for h_prev, a in zip(steps[first:-1], steps[first + 1 :]):
@@ -153,13 +209,17 @@ class TimeRNN:
 
         # The caller gets their own batch-major copy; hseq stays ours for backward.
         hs: Array = hseq[1:].transpose(1, 0, 2).copy()  # (a copy even when N == 1)
-        self._cache = (xs, hseq, h0_is_zero)
-        self.h = hseq[-1].copy()
-        return hs
+        return hs, hseq
 
     def backward(self, dhs: Array) -> Array:
         """dhs: (N, T, H) -> dxs: (N, T, D); writes dWx, dWh, db into grads and sets dh."""
         if self._cache is None:
+            if self._failed is not None:
+                raise RuntimeError(
+                    "TimeRNN.backward() called without a completed forward(): the last "
+                    f"forward() raised {self._failed} part-way, so there is nothing to "
+                    "differentiate; call forward() again"
+                )
             raise RuntimeError(
                 "TimeRNN.backward() called before forward(): there is nothing to differentiate"
             )

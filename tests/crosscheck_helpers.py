@@ -15,15 +15,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import pytest
 
 from crosscheck.cases import Case, parse_case
-from crosscheck.oracles import Oracle, SegmentJob
+from crosscheck.oracles import SegmentJob
 from crosscheck.quantities import Grads, SegmentValues
 from handrnn import TimeRNN
-
-# The module behind crosscheck.verify (monkeypatched by some tests).
-verify_module = importlib.import_module("crosscheck.verification")
 
 # Small, well-conditioned cases the "numeric" backend checks in milliseconds; together
 # they use every start (z, c, s, r), backward twice and scribbled hs, in both dtypes.
@@ -108,13 +104,6 @@ class ScaledOracle(HandrnnOracle):
                 )
                 out.append(SegmentValues(v.hs, v.h, back))
         return out
-
-
-def use_backends(monkeypatch: pytest.MonkeyPatch, backends: dict[str, list[Oracle]]) -> None:
-    """Make verify see exactly `backends` (name -> oracles), with an empty reference cache."""
-    monkeypatch.setattr(verify_module, "load_backend", lambda name: backends[name])
-    monkeypatch.setattr(verify_module, "available_backends", lambda: list(backends))
-    monkeypatch.setattr(verify_module, "_REFERENCE_CACHE", {})
 
 
 def import_path(path: Path) -> ModuleType:

@@ -20,11 +20,12 @@ from crosscheck_helpers import (
     WRONG_FROM_STEP_2_SOURCE,
     HandrnnOracle,
     ScaledOracle,
-    use_backends,
-    verify_module,
 )
 
 from crosscheck.cli import main
+from crosscheck.references import Cache
+from crosscheck.render import dump_json
+from crosscheck.verification import verify
 
 NUMERIC = ["--backend", "numeric"]
 PASSING_ID = "f32:N2:D3:H4:moderate:stateless:2z:3"  # T=2: WrongLate is still right
@@ -46,11 +47,6 @@ def strict_json(text: str) -> Any:
         raise ValueError(f"not JSON: {constant}")
 
     return json.loads(text, parse_constant=reject)
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify_module, "_REFERENCE_CACHE", {})
 
 
 @pytest.fixture
@@ -163,13 +159,47 @@ def test_a_backend_that_is_not_installed_exits_2_saying_how_to_install_it(
     assert "backend 'jax' needs jax, which is not installed: pip install 'handrnn[jax]'" in err
 
 
-def test_an_unwritable_json_path_exits_2_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("make", "option", "message"),
+    [
+        (lambda p: p / "missing-dir" / "report.json", "--json", "does not exist"),
+        (lambda p: p, "--json", "is a directory"),
+        (lambda p: (p / "a-file").touch() or p / "a-file", "--plot", "is a file"),
+        (lambda p: (p / "f").touch() or p / "f" / "sub", "--plot", "cannot create it"),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, option: str, message: str
 ) -> None:
-    target = tmp_path / "missing-dir" / "report.json"
-    assert main([*NUMERIC, *cases(PASSING_ID), "--quiet", "--json", str(target)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("crosscheck: error: cannot write --json") and "Traceback" not in err
+    pytest.importorskip("matplotlib")
+    target = make(tmp_path)
+    argv = ["--layer", "no_such_module_xyz:TimeRNN", *NUMERIC, "--quiet", option, str(target)]
+    assert main(argv) == 2  # the layer is never looked for: the output is checked first
+    err = one_line_error(capsys)
+    assert err.startswith(f"crosscheck: error: {option} {target}") and message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seed", "-1"], "--seed must be 0 or more"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--timeout", "0"], "--timeout must be more than 0"),
+        (["--memory-limit", "lots"], "not a size: 'lots'"),
+        (["--memory-limit", "1M"], "at least 64M"),
+    ],
+)
+def test_bad_limits_and_seeds_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_a_repeated_backend_is_checked_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*NUMERIC, *NUMERIC, *cases(PASSING_ID), "--json", "-"]) == 0
+    doc = strict_json(capsys.readouterr().out)
+    assert [b["name"] for b in doc["backends"]] == ["numeric"]
 
 
 def test_a_layer_that_raises_during_a_case_is_a_mismatch_showing_the_exception(
@@ -197,7 +227,8 @@ def test_json_path_gets_the_documented_keys(
     assert doc["schema_version"] == 1
     assert (doc["verdict"], doc["ok"], doc["exit_code"]) == ("pass", True, 0)
     assert (doc["layer"], doc["seed"], doc["cases"]) == ("handrnn:TimeRNN", 7, 2)
-    assert doc["backends"] == [{"name": "numeric", "cases_checked": 2}]
+    assert doc["backends"] == [{"name": "numeric", "cases_checked": 2, "cases_skipped": 0}]
+    assert doc["case_ids"] == list(SMALL_IDS[:2]) and doc["fatal"] is None
     assert {s["quantity"] for s in doc["summary"]} == {"hs", "h", "dxs", "dWx", "dWh", "db", "dh"}
     assert all(s["ok"] and s["compared"] > 0 for s in doc["summary"])
     assert doc["failures"] == [] and doc["disagreements"] == []
@@ -224,16 +255,14 @@ def test_json_failures_carry_the_fields_a_tool_needs(
     assert f["error"] > f["threshold"] and "--case" in f["reproducer"]
 
 
-def test_json_stays_valid_when_an_oracle_returns_nan(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    use_backends(monkeypatch, {"fake": [HandrnnOracle(), ScaledOracle("nan", "db", float("nan"))]})
-    assert main([*cases(PASSING_ID), "--json", "-"]) == 3
-    out, err = capsys.readouterr()
-    doc = strict_json(out)
+def test_json_stays_valid_when_an_oracle_returns_nan() -> None:
+    from crosscheck_helpers import case
+
+    fakes = [HandrnnOracle(), ScaledOracle("nan", "db", float("nan"))]
+    report = verify("handrnn:TimeRNN", cases=[case(PASSING_ID)], oracles=fakes, cache=Cache())
+    doc = strict_json(dump_json(report))
     assert doc["verdict"] == "inconclusive" and doc["exit_code"] == 3
     assert doc["disagreements"][0]["oracles"] == ["handrnn-f64", "nan"]
-    assert err.startswith("INCONCLUSIVE:")
 
 
 def test_json_dash_prints_only_json_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
@@ -273,3 +302,34 @@ def test_default_run_with_jax_passes_handrnn(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "6 cases (3 float32, 3 float64), seed 3" in out
     assert "PASS: handrnn:TimeRNN agrees with jax on all 6 cases" in out
+
+
+def test_ctrl_c_reports_the_cases_judged_so_far(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    # Far more cases than memory could hold as a list: they are generated as a stream.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crosscheck", "--backend", "numeric", "--cases", "10000000000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "crosscheck: interrupted" in err
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith("INTERRUPTED after ") and "no verdict" in last
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crosscheck", *NUMERIC, *cases(*SMALL_IDS)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head -0`: the reader is gone before anything is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -21,8 +21,7 @@ from crosscheck.cases import parse_case
 from crosscheck.diagnose import Diagnosis, diagnose
 from crosscheck.drive import drive
 from crosscheck.mistakes import MISTAKES, simulate
-from crosscheck.oracles import load_backend
-from crosscheck.verification import references
+from crosscheck.oracles import load_backend, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `tests.catalog.*`
@@ -39,11 +38,12 @@ Array = Any
 def diagnosis_of(layer: Any, case_id: str) -> Diagnosis:
     """Verify `layer` on one case against the numeric backend and diagnose its mismatches."""
     case = parse_case(case_id)
-    report = verify(layer, cases=[case], backends=["numeric"], explain=False)
+    numeric = load_backend("numeric")
+    report = verify(layer, cases=[case], oracles=numeric, explain=False, isolate=False)
     failing = [(f.segment, f.call, f.quantity) for f in report.failures if f.kind == "mismatch"]
-    ref = references(load_backend("numeric")[0], [case])[0]
+    ref = reference(numeric[0], [case])[0]
     assert ref is not None
-    return diagnose(case, drive(layer, case).segments, ref, failing)
+    return diagnose(case, drive(layer, case).segments, ref, failing, numeric[0].accuracy)
 
 
 def catalog_layer(name: str) -> Any:
@@ -276,7 +276,7 @@ def test_the_right_layer_gets_no_diagnosis() -> None:
         case = parse_case(template.format(dt="f32"))
         report = verify(Plain, cases=[case], backends=["numeric"])
         assert report.ok and report.diagnosis == [] and report.smallest_case is None
-        ref = references(load_backend("numeric")[0], [case])[0]
+        ref = reference(load_backend("numeric")[0], [case])[0]
         assert ref is not None
         assert diagnose(case, drive(Plain, case).segments, ref, []) == Diagnosis()
 
@@ -289,7 +289,7 @@ def test_protocol_problems_alone_get_no_diagnosis() -> None:
 def test_the_variants_model_without_a_mistake_is_the_reference() -> None:
     for template in (STATEFUL, STATELESS):
         case = parse_case(template.format(dt="f64"))
-        ref = references(load_backend("numeric")[0], [case])[0]
+        ref = reference(load_backend("numeric")[0], [case])[0]
         assert ref is not None
         for mine, theirs in zip(simulate(case, case.data()), ref, strict=True):
             np.testing.assert_allclose(mine.hs, theirs.hs, atol=1e-12)

@@ -7,14 +7,15 @@ deep copy of itself taken just before the call.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_params
-from numpy.testing import assert_allclose
+from conftest import make_params, reference_forward
+from numpy.testing import assert_allclose, assert_array_equal
 
 from handrnn import RNN, TimeRNN
 
@@ -211,6 +212,8 @@ def params_with(**changes: Any) -> list[Any]:
     return list(params.values())
 
 
+ACCEPTED = "float32 or float64"
+
 BAD_PARAMS = {
     "Wx 1-D": (params_with(Wx=Z(D)), ValueError, ("Wx", "(3,)", "(D, H)")),
     "Wx 3-D": (params_with(Wx=Z((D, H, 1))), ValueError, ("Wx", "(3, 4, 1)", "(D, H)")),
@@ -222,7 +225,25 @@ BAD_PARAMS = {
     "Wx int": (params_with(Wx=Z((D, H), int)), TypeError, ("Wx", "int64", "float")),
     "Wh int": (params_with(Wh=Z((H, H), np.int32)), TypeError, ("Wh", "int32", "float")),
     "b bool": (params_with(b=Z(H, bool)), TypeError, ("b", "bool", "float")),
-    "Wx complex": (params_with(Wx=Z((D, H), complex)), TypeError, ("Wx", "complex")),
+    "Wx complex": (params_with(Wx=Z((D, H), complex)), TypeError, ("Wx", "complex", ACCEPTED)),
+    # Only float32 and float64, as the message says: not every floating dtype.
+    "Wx float16": (params_with(Wx=Z((D, H), np.float16)), TypeError, ("Wx", "float16", ACCEPTED)),
+    "Wh float16": (params_with(Wh=Z((H, H), np.float16)), TypeError, ("Wh", "float16", ACCEPTED)),
+    "b longdouble": (
+        params_with(b=Z(H, np.longdouble)),
+        TypeError,
+        ("b", str(np.dtype(np.longdouble)), ACCEPTED),
+    ),
+    "Wx longdouble": (
+        params_with(Wx=Z((D, H), np.longdouble)),
+        TypeError,
+        ("Wx", str(np.dtype(np.longdouble)), ACCEPTED),
+    ),
+    "Wx byte-swapped float64": (
+        params_with(Wx=Z((D, H), np.dtype(np.float64).newbyteorder())),
+        TypeError,
+        ("Wx", str(np.dtype(np.float64).newbyteorder()), ACCEPTED),
+    ),
     "Wx list": (params_with(Wx=Z((D, H)).tolist()), TypeError, ("Wx", "list")),
     "mixed f32/f64": (
         params_with(Wx=Z((D, H), np.float32)),
@@ -260,6 +281,132 @@ def test_params_broken_after_construction_are_caught_before_anything_changes(
     with pytest.raises(ValueError, match="Wh"):
         layer.backward(Z((N, T, H)))
     assert_layer_state(layer, twin)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble], ids=["float16", "longdouble"])
+def test_params_of_a_refused_dtype_set_after_construction_are_refused_by_every_call(
+    rng: np.random.Generator, dtype: Any
+) -> None:
+    """forward, backward and set_state refuse them as the constructor does, changing nothing."""
+    layer = time_rnn_with_state(rng)
+    layer.params[:] = [p.astype(dtype) for p in layer.params]
+    twin = copy.deepcopy(layer)
+    calls = {
+        "forward": lambda: layer.forward(rng.normal(size=(N, T, D))),
+        "backward": lambda: layer.backward(rng.normal(size=(N, T, H))),
+        "set_state": lambda: layer.set_state(rng.normal(size=(N, H))),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError) as info:
+            call()
+        assert_message(info.value, "Wx", str(np.dtype(dtype)), ACCEPTED)
+        assert_layer_state(layer, twin)
+        assert layer.h.dtype == np.float64, name
+
+
+# --- a forward that fails part-way -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def numpy_raises(name: str, on_call: int, exc: type[BaseException]) -> Iterator[None]:
+    """Inside the block, the on_call-th call (from 1) of np.<name> raises exc.
+
+    Stands for what can stop a forward after it has begun to overwrite its buffers: a
+    KeyboardInterrupt (Ctrl-C in a long forward), a MemoryError.
+    """
+    real = getattr(np, name)
+    calls = 0
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == on_call:
+            raise exc(f"injected into call {calls} of np.{name}")
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(np, name, failing)
+        yield
+    assert calls >= on_call, f"np.{name} was called only {calls} times, not {on_call}"
+
+
+# Where the forward of T = 5 steps stops: its first product (the input projections, into
+# the work array), the tanh of its first or of its last step (the states, in place).
+FAILURE_POINTS = {"projection": ("dot", 1), "step 0": ("tanh", 1), "last step": ("tanh", T)}
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, MemoryError])
+@pytest.mark.parametrize("where", FAILURE_POINTS.values(), ids=FAILURE_POINTS.keys())
+@pytest.mark.parametrize("stateful", [False, True], ids=["stateless", "stateful"])
+@pytest.mark.parametrize("new_T", [T, T + 2], ids=["same shape", "new shape"])
+def test_backward_after_a_forward_that_failed_part_way_is_refused(
+    rng: np.random.Generator,
+    exc: type[BaseException],
+    where: tuple[str, int],
+    stateful: bool,
+    new_T: int,
+) -> None:
+    """No backward of half-overwritten buffers; h as before; the next forward works."""
+    params = make_params(rng, D, H)
+    layer = TimeRNN(*params, stateful=stateful)
+    layer.set_state(rng.normal(size=(N, H)))
+    layer.forward(rng.normal(size=(N, T, D)))  # a completed forward: its buffers get reused
+    dhs_done = rng.normal(size=(N, T, H))
+    layer.backward(dhs_done)
+    h, grads, dh = layer.h, [g.copy() for g in layer.grads], layer.dh.copy()
+    h_copy = h.copy()
+    twin = copy.deepcopy(layer)
+    xs, dhs = rng.normal(size=(N, new_T, D)), rng.normal(size=(N, new_T, H))
+
+    with numpy_raises(*where, exc), pytest.raises(exc, match="injected"):
+        layer.forward(xs)
+
+    assert layer.h is h  # not half-updated: the state before the call
+    assert_array_equal(layer.h, h_copy)
+    for d in (dhs, dhs_done):
+        with pytest.raises(RuntimeError) as info:
+            layer.backward(d)
+        assert_message(info.value, "backward() called without a completed forward()", exc.__name__)
+    for g, g0 in zip(layer.grads, grads, strict=True):
+        assert_array_equal(g, g0)  # the refused backward wrote nothing
+    assert_array_equal(layer.dh, dh)
+
+    # The next forward works normally, from the state the failed one started from.
+    hs = layer.forward(xs)
+    assert_allclose(hs, reference_forward(xs, *params, h_copy if stateful else None)[0], 1e-12)
+    assert_array_equal(hs, twin.forward(xs))
+    assert_array_equal(layer.h, twin.h)
+    assert_array_equal(layer.backward(dhs), twin.backward(dhs))
+    assert_layer_state(layer, twin)
+
+
+def test_a_forward_that_failed_its_checks_keeps_the_last_forward_for_backward(
+    rng: np.random.Generator,
+) -> None:
+    """Checks raise before any buffer changes: the previous forward stays differentiable."""
+    layer = TimeRNN(*make_params(rng, D, H))
+    layer.forward(rng.normal(size=(N, T, D)))
+    dhs = rng.normal(size=(N, T, H))
+    want = layer.backward(dhs)
+    with pytest.raises(ValueError):
+        layer.forward(Z((N, T, D + 1)))
+    assert_array_equal(layer.backward(dhs), want)
+
+
+def test_a_copy_of_a_layer_whose_forward_failed_refuses_backward_too(
+    rng: np.random.Generator,
+) -> None:
+    layer = TimeRNN(*make_params(rng, D, H))
+    layer.forward(rng.normal(size=(N, T, D)))
+    with numpy_raises("tanh", 2, KeyboardInterrupt), pytest.raises(KeyboardInterrupt):
+        layer.forward(rng.normal(size=(N, T, D)))
+    for dup in (copy.copy(layer), copy.deepcopy(layer)):
+        with pytest.raises(RuntimeError, match="KeyboardInterrupt"):
+            dup.backward(Z((N, T, H)))
+        dup.forward(rng.normal(size=(N, T, D)))
+        assert dup.backward(Z((N, T, H))).shape == (N, T, D)
+    with pytest.raises(RuntimeError, match="without a completed forward"):
+        layer.backward(Z((N, T, H)))
 
 
 # --- RNN (one step) --------------------------------------------------------------------

@@ -15,8 +15,8 @@ from matplotlib.image import imread
 from crosscheck import plots
 from crosscheck.cases import parse_case
 from crosscheck.cli import main
-from crosscheck.oracles import load_backend
-from crosscheck.verification import references, verify
+from crosscheck.oracles import load_backend, reference
+from crosscheck.verification import verify
 from handrnn import TimeRNN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,9 +57,7 @@ def numeric() -> list[Any]:
 
 def test_a_failing_report_draws_its_first_failing_case(tmp_path: Path) -> None:
     report = verify(DxsOnePercentOff, cases=list(SMALL_CASES), backends=["numeric"], explain=False)
-    out = plots.write_plots(
-        report, DxsOnePercentOff, tmp_path / "new" / "dir", backends=["numeric"]
-    )
+    out = plots.write_plots(report, tmp_path / "new" / "dir")
     assert_valid_pngs(out.paths)
     assert out.why == "first failing case" and out.case.id == report.failing_case_ids[0]
 
@@ -68,23 +66,24 @@ def test_a_passing_report_draws_the_case_with_the_longest_segment() -> None:
     long = parse_case("f64:N1:D1:H1:small:stateless:3z,3z:5")
     longest = parse_case("f64:N1:D1:H1:small:stateless:8z:5")
     report = verify(TimeRNN, cases=[SMALL_CASES[0], long, longest], backends=["numeric"])
-    case, oracle, why = plots.choose_case(report, numeric())
-    assert (case, oracle.name, why) == (longest, "numeric", "longest case")
+    ev, why = plots.choose_evidence(report)
+    assert (ev.case, ev.oracle, why) == (longest, "numeric", "longest case")
 
 
 def test_no_case_an_oracle_supports_is_a_plot_error() -> None:
     big = parse_case("f64:N6:D10:H10:small:stateless:64z:5")
     report = verify(TimeRNN, cases=[big], backends=["numeric"])
     with pytest.raises(plots.PlotError, match="no case"):
-        plots.choose_case(report, numeric())
+        plots.choose_evidence(report)
 
 
 def test_a_layer_without_usable_gradients_still_gets_pictures(tmp_path: Path) -> None:
     # pytest turns warnings into errors here: log axes, NaN and missing series raise none.
     report = verify(NaNThenRaises, cases=[SMALL_CASES[0]], backends=["numeric"], explain=False)
-    out = plots.write_plots(report, NaNThenRaises, tmp_path, backends=["numeric"])
+    out = plots.write_plots(report, tmp_path)
     assert_valid_pngs(out.paths)
-    tr = plots.trace(NaNThenRaises, out.case, numeric()[0])
+    assert report.evidence is not None
+    tr = plots.trace(report.evidence)
     assert [len(s.errors["dxs"]) for s in tr.segments] == [1, 0, 0, 0]
     assert np.isinf(tr.segments[0].errors["dxs"][0]).all()
 
@@ -93,7 +92,7 @@ def test_hidden_state_gradients_give_back_the_oracles_dxs_and_dh() -> None:
     """||dL/dh_t|| is computed in plots.py itself: it must agree with an oracle's dxs and dh,
     which follow from it in one step each."""
     case = SMALL_CASES[1]  # float64, stateful, set / carried / reset starts, two backwards
-    ref = references(numeric()[0], [case])[0]
+    ref = reference(numeric()[0], [case])[0]
     assert ref is not None
     data = case.data()
     for sd, r in zip(data.segments, ref):
@@ -130,9 +129,9 @@ def test_cli_plot_without_matplotlib_is_a_one_line_usage_error(
     assert not any(tmp_path.iterdir())
 
 
-def test_cli_plot_with_nothing_to_draw_is_a_usage_error(
+def test_cli_plot_with_nothing_to_draw_says_so_and_keeps_the_verdict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     big = "f64:N6:D10:H10:small:stateless:64z:5"
-    assert main(["--backend", "numeric", "--case", big, "--plot", str(tmp_path), "--quiet"]) == 2
+    assert main(["--backend", "numeric", "--case", big, "--plot", str(tmp_path), "--quiet"]) == 3
     assert "cannot plot" in capsys.readouterr().err

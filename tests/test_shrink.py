@@ -1,7 +1,8 @@
 """crosscheck.shrink: the smallest case that still fails, its numbers, and the report sections.
 
-Wrong layers come from the catalog (tests/catalog/). Shrinking verifies each candidate
-with the fastest installed backend (torch, else NumPy finite differences).
+Wrong layers come from the catalog (tests/catalog/). The predicate here judges each
+candidate in this process against finite differences (verify's own predicate runs the
+layer in a worker, tested at the end).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import pytest
 import crosscheck.shrink as shrink_module
 from crosscheck import verify
 from crosscheck.cases import Case, parse_case
+from crosscheck.drive import drive
+from crosscheck.oracles import load_backend, reference
 from crosscheck.render import dump_json, render_text
-from crosscheck.shrink import fast_backend, numbers, shrink
+from crosscheck.shrink import Predicate, numbers
+from crosscheck.shrink import shrink as shrink_case
 from handrnn import TimeRNN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,19 +33,30 @@ if str(ROOT) not in sys.path:  # `tests.catalog.*`
 BIG = parse_case("f32:N4:D5:H3:saturating:stateful:8s,8c2,8r*,8c:3")
 
 
-@pytest.fixture(autouse=True)
-def _no_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Results must not depend on how busy the machine is: bound the calls, not the time."""
-    monkeypatch.setattr(shrink_module, "MAX_SECONDS", 1e9)
-
-
 def wrong(name: str) -> Any:
     return importlib.import_module(f"tests.catalog.wrong_{name}").TimeRNN
 
 
-def fails(layer: Any, case: Case) -> set[tuple[str, str]]:
-    report = verify(layer, cases=[case], backends=["numeric"], explain=False)
-    return {(f.kind, f.quantity) for f in report.failures}
+NUMERIC = load_backend("numeric")
+
+
+def fails(layer: Any, case: Case) -> frozenset[tuple[str, str]]:
+    report = verify(layer, cases=[case], oracles=NUMERIC, explain=False, isolate=False)
+    return frozenset((f.kind, f.quantity) for f in report.failures)
+
+
+def predicate(layer: Any) -> Predicate:
+    return lambda case: fails(layer, case)
+
+
+def shrink(layer: Any, case: Case) -> Case:
+    # Results must not depend on how busy the machine is: bound the calls, not the time.
+    return shrink_case(case, predicate(layer), max_seconds=1e9)
+
+
+def numbers_of(layer: Any, case: Case) -> list[str]:
+    ref = reference(NUMERIC[0], [case])[0]
+    return numbers(case, drive(layer, case), ref, NUMERIC[0].accuracy)
 
 
 def no_larger(small: Case, big: Case) -> bool:
@@ -116,15 +131,14 @@ def test_the_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(self, case)
 
     monkeypatch.setattr(shrink_module._Checker, "signature", counted)
-    monkeypatch.setattr(shrink_module, "MAX_CALLS", 5)
-    small = shrink(wrong("no_branch_sum"), BIG)
+    small = shrink_case(BIG, predicate(wrong("no_branch_sum")), max_calls=5)
     assert len(set(calls)) <= 5
     assert fails(wrong("no_branch_sum"), small)
 
 
 def test_numbers_show_the_first_wrong_entries_beside_the_reference() -> None:
     small = parse_case("f64:N1:D1:H1:moderate:stateless:2z:1302740408")
-    lines = numbers(wrong("no_branch_sum"), small, "numeric")
+    lines = numbers_of(wrong("no_branch_sum"), small)
     wrong_lines = [line for line in lines if not line.startswith("input")]
     assert wrong_lines[0].startswith("dxs[0, 0, 0] (segment 0, backward call 0): layer -0.0368872")
     assert "reference -0.0344537" in wrong_lines[0]
@@ -135,13 +149,13 @@ def test_numbers_show_the_first_wrong_entries_beside_the_reference() -> None:
 
 def test_numbers_of_a_protocol_failure_say_what_happened() -> None:
     small = parse_case("f64:N1:D1:H1:moderate:stateless:2z:1302740408")
-    lines = numbers(wrong("branch_sum_in_place"), small, "numeric")
+    lines = numbers_of(wrong("branch_sum_in_place"), small)
     assert lines[0] == "segment 0: the dhs given to backward in segment 0 was changed by the layer"
 
 
 def test_numbers_show_enough_digits_for_a_precision_bug() -> None:
     small = parse_case("f64:N1:D1:H1:moderate:stateless:1z:2055323745")
-    lines = numbers(wrong("xs_cast_float32"), small, "numeric")
+    lines = numbers_of(wrong("xs_cast_float32"), small)
     first = lines[0].split(": ", 1)[1]
     layer_value, reference_value = (part.split()[-1] for part in first.split(", "))
     assert layer_value != reference_value
@@ -191,7 +205,24 @@ def test_a_passing_report_has_no_explanation() -> None:
 
 
 def test_shrinking_uses_only_the_backends_that_were_chosen() -> None:
-    tiny = parse_case("f64:N1:D1:H1:moderate:stateless:2z:1")
-    assert fast_backend(tiny, ["numeric"]) == "numeric"
-    assert fast_backend(tiny, ["jax"]) == "jax"
-    assert fast_backend(tiny, ["jax", "torch", "numeric"]) == "torch"
+    report = verify(wrong("no_branch_sum"), cases=[BIG], backends=["numeric"])
+    assert report.smallest_reproducer is not None
+    assert report.smallest_reproducer.endswith("--backend numeric")
+
+
+@pytest.mark.torch
+@pytest.mark.jax
+def test_shrinking_prefers_torch_for_tiny_cases() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    report = verify(wrong("no_branch_sum"), cases=[BIG], backends=["jax", "torch"])
+    assert report.smallest_reproducer is not None
+    assert report.smallest_reproducer.endswith("--backend torch")
+
+
+def test_verify_shrinks_a_layer_it_runs_in_a_worker() -> None:
+    report = verify(wrong("db_batch_mean"), cases=[BIG], backends=["numeric"])
+    assert report.isolation == "imported in a worker process"
+    assert report.smallest_case is not None
+    small = parse_case(report.smallest_case)
+    assert small.N == 2 and small.total_steps == 1, small.id

@@ -92,7 +92,11 @@ def test_the_strategy_refuses_options_no_case_fits() -> None:
 def test_a_failing_case_shrinks_to_the_simplest_one() -> None:
     found = find(
         cases(),
-        lambda c: not verify(DxsOnePercentOff, cases=[c], backends=["numeric"], explain=False).ok,
+        lambda c: (
+            not verify(
+                DxsOnePercentOff, cases=[c], backends=["numeric"], explain=False, isolate=False
+            ).ok
+        ),
         settings=settings(database=None, max_examples=200, deadline=None),
     )
     assert found == Case("float32", 1, 1, 1, "small", False, (Segment(1),), 0)

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_params, reference_forward, reference_grads
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from handrnn import TimeRNN
 
@@ -78,7 +78,9 @@ def test_float32_layer_computes_in_float32_close_to_float64(
 
 
 @pytest.mark.parametrize("param_dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("data_dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize(
+    "data_dtype", [np.float32, np.float64, np.int64, np.float16, np.longdouble]
+)
 def test_outputs_take_the_params_dtype_whatever_the_data_dtype(
     rng: np.random.Generator, param_dtype: type, data_dtype: type
 ) -> None:
@@ -89,6 +91,31 @@ def test_outputs_take_the_params_dtype_whatever_the_data_dtype(
     dxs = layer.backward(rng.normal(size=(2, 5, 4)).astype(data_dtype))
     for arr in (hs, dxs, layer.h, layer.dh, *layer.grads):
         assert arr.dtype == param_dtype
+
+
+@pytest.mark.parametrize("param_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data_dtype", [np.float16, np.longdouble], ids=["float16", "longdouble"])
+def test_data_of_another_float_dtype_is_cast_to_the_params_dtype_first(
+    rng: np.random.Generator, param_dtype: type, data_dtype: type
+) -> None:
+    """Params must be float32 or float64; the data (xs, dhs, the state given to set_state)
+    may be any real dtype, and the layer computes on it cast to the params' dtype."""
+    params = make_params(rng, 3, 4, param_dtype)
+    h0 = rng.uniform(-0.9, 0.9, size=(2, 4)).astype(data_dtype)
+    xs = rng.normal(size=(2, 5, 3)).astype(data_dtype)
+    dhs = rng.normal(size=(2, 5, 4)).astype(data_dtype)
+
+    def run(cast: type | None) -> dict[str, np.ndarray]:
+        layer = TimeRNN(*params, stateful=True)
+        layer.set_state(h0 if cast is None else h0.astype(cast))
+        if cast is None:
+            return run_segment(layer, xs, dhs)
+        return run_segment(layer, xs.astype(cast), dhs.astype(cast))
+
+    got, want = run(None), run(param_dtype)
+    for name in want:
+        assert got[name].dtype == param_dtype, name
+        assert_array_equal(got[name], want[name], err_msg=name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,4 +1,4 @@
-"""crosscheck.verification: cases -> drive -> oracles -> compare -> Report."""
+"""crosscheck.verification: cases -> workers / oracle processes -> compare -> Report."""
 
 from __future__ import annotations
 
@@ -15,25 +15,16 @@ from crosscheck_helpers import (
     ScaledOracle,
     case,
     import_path,
-    use_backends,
-    verify_module,
 )
 
 from crosscheck.cases import generate_cases
 from crosscheck.oracles import BackendUnavailable
 from crosscheck.quantities import QUANTITIES
+from crosscheck.references import Cache
 from crosscheck.render import verdict
 from crosscheck.report import EXIT_INCONCLUSIVE, EXIT_MISMATCH, EXIT_OK
 from crosscheck.verification import verify
 from handrnn import TimeRNN
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
-    """Each test starts with an empty reference cache and leaves the real one alone."""
-    cache: dict[Any, Any] = {}
-    monkeypatch.setattr(verify_module, "_REFERENCE_CACHE", cache)
-    return cache
 
 
 class WrongDb(TimeRNN):
@@ -52,6 +43,7 @@ def test_handrnn_passes_against_finite_differences() -> None:
     assert report.backends == ["numeric"]
     assert report.checked == {"numeric": len(SMALL_CASES)}
     assert report.layer == "handrnn.layers:TimeRNN"
+    assert report.isolation == "imported in a worker process"
     for q in QUANTITIES:
         cell = report.cells[("numeric", q)]
         assert cell.checked > 0 and 0 <= cell.ratio <= 1 and cell.case_id, q
@@ -98,41 +90,45 @@ def test_an_exception_in_the_layer_is_a_failure_not_a_crash() -> None:
     assert "IndexError: off by one" in report.failures[0].message
 
 
-def test_a_count_of_cases_draws_them_from_the_seeded_generator(monkeypatch: Any) -> None:
-    use_backends(monkeypatch, {"f64": [HandrnnOracle()]})
-    report = verify(TimeRNN, cases=6, seed=9, dtypes=["float64"])
-    assert report.cases == generate_cases(6, 9, ["float64"])
+def test_a_count_of_cases_draws_them_from_the_seeded_generator() -> None:
+    report = verify(TimeRNN, cases=6, seed=9, dtypes=["float64"], oracles=[HandrnnOracle()])
+    assert report.case_ids == [c.id for c in generate_cases(6, 9, ["float64"])]
     assert report.seed == 9 and report.backends == ["handrnn-f64"] and report.ok
 
 
-def test_the_reference_cache_makes_a_second_verify_reuse_references(
-    fresh_cache: dict[Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+class NoRecompute(HandrnnOracle):
+    """An oracle that must never be asked: everything should come from the cache."""
+
+    name = "numeric"
+
+    def run(self, jobs: Any) -> Any:
+        raise AssertionError("reference recomputed")
+
+    def supports(self, case: Any) -> bool:
+        raise AssertionError("reference recomputed")
+
+
+def test_the_reference_cache_makes_a_second_verify_reuse_references() -> None:
     big = case("f32:N8:D4:H6:moderate:stateless:64z:1")  # too large for finite differences
     cases = [*SMALL_CASES, big]
-    first = verify(TimeRNN, cases=cases, backends=["numeric"])
-    assert set(fresh_cache) == {("numeric", c.id) for c in cases}
-    assert fresh_cache[("numeric", big.id)] is None  # "unsupported" is remembered too
-    assert len(fresh_cache[("numeric", SMALL_CASES[0].id)]) == len(SMALL_CASES[0].segments)
-
-    def no_recompute(*args: Any) -> Any:
-        raise AssertionError("reference recomputed")
+    cache = Cache()
+    first = verify(TimeRNN, cases=cases, backends=["numeric"], cache=cache)
+    assert set(cache.entries) == {("numeric", c.id) for c in cases}
+    assert cache.entries[("numeric", big.id)] is None  # "unsupported" is remembered too
+    assert len(cache.entries[("numeric", SMALL_CASES[0].id)]) == len(SMALL_CASES[0].segments)
 
     class Another(TimeRNN):
         pass
 
-    monkeypatch.setattr(verify_module, "reference", no_recompute)
-    second = verify(Another, cases=cases, backends=["numeric"])
+    second = verify(Another, cases=cases, oracles=[NoRecompute()], cache=cache)
     assert first.unchecked == second.unchecked == [big.id]  # judged by no oracle: undecided
     assert not first.failures and not second.failures and second.layer.endswith("Another")
     assert first.checked == second.checked == {"numeric": len(SMALL_CASES)}
 
 
-def test_oracle_disagreement_is_inconclusive_and_does_not_blame_the_layer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    use_backends(monkeypatch, {"fake": [HandrnnOracle(), ScaledOracle("broken", "dWh", 1.01)]})
-    report = verify(TimeRNN, cases=SMALL_CASES)  # default backends: every "installed" one
+def test_oracle_disagreement_is_inconclusive_and_does_not_blame_the_layer() -> None:
+    fakes = [HandrnnOracle(), ScaledOracle("broken", "dWh", 1.01)]
+    report = verify(TimeRNN, cases=SMALL_CASES, oracles=fakes, cache=Cache())
     assert report.backends == ["handrnn-f64", "broken"]
     assert not report.ok and report.exit_code == EXIT_INCONCLUSIVE
     assert report.failures == [] and report.checked == {}
@@ -142,25 +138,22 @@ def test_oracle_disagreement_is_inconclusive_and_does_not_blame_the_layer(
     assert d.error == pytest.approx(0.01, rel=1e-6) and d.error > d.threshold
 
 
-def test_oracles_agreeing_within_their_accuracy_judge_the_layer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_oracles_agreeing_within_their_accuracy_judge_the_layer() -> None:
     nearly = ScaledOracle("nearly", "hs", 1 + 1e-14)
-    use_backends(monkeypatch, {"fake": [HandrnnOracle(), nearly]})
-    report = verify(WrongDb, cases=SMALL_CASES[:2], explain=False)
+    report = verify(WrongDb, cases=SMALL_CASES[:2], explain=False,
+                    oracles=[HandrnnOracle(), nearly], cache=Cache())  # fmt: skip
     assert report.disagreements == [] and report.exit_code == EXIT_MISMATCH
     assert {f.backend for f in report.failures} == {"handrnn-f64", "nearly"}
 
 
-def test_protocol_problems_count_even_when_the_oracles_disagree(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_protocol_problems_count_even_when_the_oracles_disagree() -> None:
     class CopiesParams(TimeRNN):
         def __init__(self, Wx: Any, Wh: Any, b: Any, stateful: bool = False) -> None:
             super().__init__(Wx.copy(), Wh.copy(), b.copy(), stateful)
 
-    use_backends(monkeypatch, {"fake": [HandrnnOracle(), ScaledOracle("broken", "h", 2.0)]})
-    report = verify(CopiesParams, cases=SMALL_CASES[:1], explain=False)
+    fakes = [HandrnnOracle(), ScaledOracle("broken", "h", 2.0)]
+    report = verify(CopiesParams, cases=SMALL_CASES[:1], explain=False, oracles=fakes,
+                    cache=Cache())  # fmt: skip
     assert report.disagreements and report.exit_code == EXIT_MISMATCH
     assert [f.quantity for f in report.failures] == ["params"]
 
@@ -177,18 +170,22 @@ def test_a_case_no_oracle_can_check_is_not_a_pass() -> None:
     assert "INCONCLUSIVE" in verdict(report)
 
 
-def test_drawn_cases_are_all_checkable_by_the_chosen_backends() -> None:
+def test_drawn_cases_do_not_depend_on_the_backends_and_unsupported_ones_are_counted() -> None:
     report = verify(TimeRNN, cases=40, backends=["numeric"], explain=False)
-    assert report.ok
-    assert report.checked == {"numeric": 40}
+    assert report.case_ids == [c.id for c in generate_cases(40)]
+    assert report.ok  # a drawn case too large for numeric is counted, not a verdict
+    skipped = report.skipped.get("numeric", 0)
+    assert 0 < skipped < 40 and report.unjudged == skipped
+    assert report.checked == {"numeric": 40 - skipped}
+    assert f"{skipped} of 40 are too large for numeric" in verdict(report)
 
 
-def test_progress_reports_references_then_cases() -> None:
+def test_progress_reports_cases_done() -> None:
     seen: list[tuple[str, int, int]] = []
     verify(TimeRNN, cases=SMALL_CASES[:2], backends=["numeric"], progress=lambda *a: seen.append(a))
-    assert seen[0][0] == "reference numeric"
+    assert seen[0] == ("checking the layer", 0, 2)
     assert all(0 <= done <= total == 2 for _, done, total in seen)
-    assert seen[-1][1:] == (2, 2)  # the last call says everything is done
+    assert seen[-1] == ("done", 2, 2)  # the last call says everything is done
 
 
 def test_unknown_or_missing_backends_raise_before_any_work(
@@ -241,3 +238,62 @@ def test_the_books_time_rnn_fails_at_float64_on_its_hard_coded_float32(book: Any
     assert report.exit_code == EXIT_MISMATCH
     assert {(f.kind, f.quantity) for f in report.failures} == {("dtype", "hs")}
     assert "hs came back float32 for float64 parameters" in report.failures[0].message
+
+
+CALLER = """
+import json, sys, threading
+import numpy as np
+{setup}
+def state():
+    out = {{"modules": sorted(m for m in ("jax", "torch") if m in sys.modules),
+            "rng": np.random.get_state()[1][:8].tolist(), "err": np.geterr(),
+            "threads": threading.active_count()}}
+    {extra}
+    return out
+before = state()
+from crosscheck import verify
+from crosscheck.cases import parse_case
+report = verify("tests.catalog.hostile.jax_x64_off_import:TimeRNN", backends={backends!r},
+                cases=[parse_case("f64:N2:D3:H4:moderate:stateful:5s,5c2,4r*,3c:11")])
+print(json.dumps({{"ok": report.ok, "before": before, "after": state()}}))
+"""
+
+
+def caller_state(tmp_path: Path, backends: list[str], setup: str = "", extra: str = "") -> Any:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = CALLER.format(setup=setup, extra=extra, backends=backends)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_verify_leaves_the_callers_process_as_it_was(tmp_path: Path) -> None:
+    got = caller_state(tmp_path, ["numeric"])
+    assert got["ok"]
+    assert got["after"] == got["before"]  # no framework imported, RNG, error state, threads
+
+
+@pytest.mark.jax
+@pytest.mark.torch
+def test_verify_with_the_frameworks_leaves_their_settings_alone(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    setup = "import jax, jax.numpy as jnp, torch"
+    extra = (
+        'out["x64"] = str(jnp.ones(3).dtype); '
+        'out["cache"] = str(jax.config.jax_compilation_cache_dir); '
+        'out["tf32"] = [torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]; '
+        'out["torch_threads"] = torch.get_num_threads(); '
+        'out["dtype"] = str(torch.get_default_dtype())'
+    )
+    got = caller_state(tmp_path, ["jax", "torch"], setup, extra)
+    assert got["ok"]  # a correct layer that turns JAX x64 off in its worker still passes
+    assert got["after"] == got["before"]
+    assert got["after"]["x64"] == "float32"

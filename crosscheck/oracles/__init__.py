@@ -14,7 +14,6 @@ Backends and their oracles (each framework imported only when asked for):
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,8 +21,20 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from crosscheck.backends import BACKENDS, BackendUnavailable, available_backends, check_backend
 from crosscheck.cases import Case
 from crosscheck.quantities import SegmentValues
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "Oracle",
+    "SegmentJob",
+    "available_backends",
+    "check_backend",
+    "load_backend",
+    "reference",
+]
 
 Array = NDArray[Any]
 
@@ -56,36 +67,11 @@ class Oracle(Protocol):
         ...
 
 
-class BackendUnavailable(RuntimeError):
-    """The framework behind a backend is not installed; the message says how to get it."""
-
-
-# backend name -> (module, framework to import, pip extra)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "jax": ("crosscheck.oracles.jax_scan", "jax", "jax"),
-    "torch": ("crosscheck.oracles.torch_oracles", "torch", "torch"),
-    "numeric": ("crosscheck.oracles.numeric", "numpy", ""),
-}
-
-
-def available_backends() -> list[str]:
-    """The backends whose framework is importable, without importing it."""
-    return [
-        name for name, (_, fw, _) in BACKENDS.items() if importlib.util.find_spec(fw) is not None
-    ]
-
-
 def load_backend(name: str) -> list[Oracle]:
-    """The oracles of a backend; raises BackendUnavailable if its framework is missing."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")
-    module, framework, extra = BACKENDS[name]
-    if importlib.util.find_spec(framework) is None:
-        raise BackendUnavailable(
-            f"backend {name!r} needs {framework}, which is not installed: "
-            f"pip install 'handrnn[{extra}]'"
-        )
-    oracles: list[Oracle] = importlib.import_module(module).oracles()
+    """The oracles of a backend, imported into this process (crosscheck.references runs
+    this in a process of its own); raises BackendUnavailable if its framework is missing."""
+    check_backend(name)
+    oracles: list[Oracle] = importlib.import_module(BACKENDS[name][0]).oracles()
     return oracles
 
 

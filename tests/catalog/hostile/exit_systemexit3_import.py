@@ -1,0 +1,19 @@
+"""Hostile (exit): `raise SystemExit(3)` at import.
+
+The correct layer (`correct_book_dtype.py`), except that at import it runs `raise
+SystemExit(3)`, which is exit code 3 unless something catches the exception (3 is
+crosscheck's own exit code for INCONCLUSIVE). A checker that ran the layer in its own
+process would end there, with exit code 3 (a verdict the layer chose, not the checker)
+and no report.
+
+Expected: FAIL, saying that the layer exited, with code 3, at import. The line
+that misbehaves carries `# HOSTILE:`.
+"""
+
+from tests.catalog.correct_book_dtype import TimeRNN as _Correct
+
+raise SystemExit(3)  # HOSTILE: at import
+
+
+class TimeRNN(_Correct):
+    """Never reached: the module ends its process above."""
