@@ -86,7 +86,9 @@ def soak(session: nox.Session) -> None:
     """10,000 random cases of handrnn on every backend: zero false alarms expected; the
     table shows the largest error as a fraction of its threshold (soak.json has it all)."""
     session.install("-e", FRAMEWORKS)
-    args = session.posargs or ["--cases", "10000", "--seed", "2026", "--json", "soak.json"]
+    args = session.posargs or [
+        "--cases", "10000", "--seed", "2026", "--jobs", "2", "--json", "soak.json"
+    ]  # fmt: skip
     session.run("python", "-m", "crosscheck", *args)
 
 
@@ -95,3 +97,10 @@ def bench(session: nox.Session) -> None:
     """Speed and memory table: handrnn vs the book's way, torch.nn.RNN and a JAX scan."""
     session.install("-e", ".[frameworks]")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PY, default=False)
+def bench_crosscheck(session: nox.Session) -> None:
+    """How long crosscheck takes: default verify, a student's 30-case run, the soak."""
+    session.install("-e", ".[frameworks]")
+    session.run("python", "benchmarks/bench_crosscheck.py", *session.posargs)

@@ -6,10 +6,12 @@ A `Case` is plain data that a short string reproduces bit for bit:
 
 dtype : N, D, H : weight regime : stateful or stateless : segments : data seed.
 Each segment is one `forward(xs)` followed by one or two `backward(dhs)` calls:
-`<T><start>[2][*]` where start is z (fresh layer or zeros), c (carry the state of
+`<T><start>[2][*][n<N>]` where start is z (fresh layer or zeros), c (carry the state of
 the previous segment), s (`set_state(h)` first) or r (`reset_state()` first); `2`
-means backward is called twice in a row (with two different dhs) and `*` means
-the caller overwrites the returned hs in place before calling backward.
+means backward is called twice in a row (with two different dhs), `*` marks a segment
+where a probe also checks what happens when the caller overwrites the returned hs
+before backward, and `n<N>` gives a stateless segment its own batch size (an epoch's
+short last batch: `3z,3zn1`).
 
 Sizes, regimes and chain shapes are drawn here and nowhere else.
 """
@@ -58,10 +60,12 @@ class Segment:
     start: Start = "z"
     backwards: int = 1
     scribble: bool = False
+    N: int | None = None  # this segment's batch size, if not the case's
 
     def token(self) -> str:
         twice = "2" if self.backwards == 2 else ""
-        return f"{self.T}{self.start}{twice}{'*' if self.scribble else ''}"
+        batch = "" if self.N is None else f"n{self.N}"
+        return f"{self.T}{self.start}{twice}{'*' if self.scribble else ''}{batch}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,11 @@ class Case:
                 raise ValueError(f"segment {k}: a stateless case starts every segment from zeros")
             if k == 0 and seg.start in ("c", "r"):
                 raise ValueError("segment 0 cannot carry or reset: nothing came before it")
+            if seg.N is not None and (self.stateful or seg.N < 1 or k == 0):
+                raise ValueError(
+                    f"segment {k}: only a later segment of a stateless case has its own "
+                    "batch size, and it must be >= 1"
+                )
 
     @property
     def id(self) -> str:
@@ -138,6 +147,11 @@ class Case:
     def total_steps(self) -> int:
         return sum(s.T for s in self.segments)
 
+    def batch(self, k: int) -> int:
+        """Segment k's batch size N."""
+        n = self.segments[k].N
+        return self.N if n is None else n
+
     def chain_steps(self, k: int) -> int:
         """Steps the hidden state has taken by the end of segment k since it last restarted."""
         return self._chain[k]
@@ -155,10 +169,11 @@ class Case:
         rng = np.random.default_rng(self.seed)
         Wx, Wh, b, x_scale = _weights(rng, self.regime, self.D, self.H)
         segs = []
-        for seg in self.segments:
-            xs = rng.normal(0.0, x_scale, size=(self.N, seg.T, self.D))
-            h_set = rng.uniform(-0.9, 0.9, size=(self.N, self.H)) if seg.start == "s" else None
-            dhs = tuple(rng.normal(size=(self.N, seg.T, self.H)) for _ in range(seg.backwards))
+        for k, seg in enumerate(self.segments):
+            N = self.batch(k)
+            xs = rng.normal(0.0, x_scale, size=(N, seg.T, self.D))
+            h_set = rng.uniform(-0.9, 0.9, size=(N, self.H)) if seg.start == "s" else None
+            dhs = tuple(rng.normal(size=(N, seg.T, self.H)) for _ in range(seg.backwards))
             segs.append(
                 SegmentData(
                     self._cast(xs),
@@ -201,21 +216,24 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
     n_segments = int(rng.integers(1, 5))
     segments = []
     for k in range(n_segments):
-        # A later batch may be shorter (the tail of a corpus): layers must not size
-        # their buffers on the first call.
-        Tk = T if k == 0 or rng.random() >= 0.2 else int(T_POOL[rng.integers(T_POOL.index(T) + 1)])
+        # A later batch may be shorter or longer (the tail of a corpus, another sequence):
+        # layers must not size their buffers or cells on the first call.
+        Tk = T if k == 0 or rng.random() >= 0.2 else int(T_POOL[rng.integers(len(T_POOL))])
         if not stateful:
             start: Start = "z"
         elif k == 0:
             start = "s" if rng.random() < 0.3 else "z"
         else:
             start = ("c", "c", "c", "s", "r")[rng.integers(5)]
+        # A stateless layer may get a batch of another size (an epoch's short last batch).
+        Nk = int(rng.integers(1, N + 3)) if not stateful and k > 0 and rng.random() < 0.2 else N
         segments.append(
             Segment(
                 Tk,
                 start,
                 backwards=2 if rng.random() < 0.25 else 1,
                 scribble=bool(rng.random() < 0.2),
+                N=None if Nk == N else Nk,
             )
         )
     return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
@@ -263,7 +281,7 @@ _CASE_RE = re.compile(
     r"^(?P<dtype>f32|f64):N(?P<N>\d+):D(?P<D>\d+):H(?P<H>\d+):(?P<regime>[a-z]+):"
     r"(?P<mode>stateful|stateless):(?P<segs>[^:]+):(?P<seed>\d+)$"
 )
-_SEG_RE = re.compile(r"^(?P<T>\d+)(?P<start>[zcsr])(?P<two>2?)(?P<star>\*?)$")
+_SEG_RE = re.compile(r"^(?P<T>\d+)(?P<start>[zcsr])(?P<two>2?)(?P<star>\*?)(?:n(?P<N>\d+))?$")
 
 
 def parse_case(text: str) -> Case:
@@ -277,8 +295,11 @@ def parse_case(text: str) -> Case:
     for tok in m["segs"].split(","):
         s = _SEG_RE.match(tok)
         if not s:
-            raise ValueError(f"bad segment {tok!r} in case id (expected e.g. 7z, 7c2, 7s*)")
-        segments.append(Segment(int(s["T"]), s["start"], 2 if s["two"] else 1, bool(s["star"])))  # type: ignore[arg-type]
+            raise ValueError(f"bad segment {tok!r} in case id (expected e.g. 7z, 7c2, 7s*, 7zn2)")
+        segments.append(
+            Segment(int(s["T"]), s["start"], 2 if s["two"] else 1, bool(s["star"]),  # type: ignore[arg-type]
+                    None if s["N"] is None else int(s["N"]))
+        )  # fmt: skip
     dtype = {v: k for k, v in _DTYPE_CODES.items()}[m["dtype"]]
     return Case(
         dtype,

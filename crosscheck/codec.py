@@ -14,10 +14,11 @@ import numpy as np
 
 from crosscheck.cases import Case
 from crosscheck.drive import Observed, Problem
+from crosscheck.policy import NOTE_KINDS
 from crosscheck.quantities import BACKWARD_QUANTITIES, Grads, SegmentValues
 from crosscheck.wire import WireError
 
-PROBLEM_KINDS = ("exception", "shape", "dtype", "protocol")
+PROBLEM_KINDS = frozenset({"exception", "shape", "dtype", "protocol"}) | NOTE_KINDS
 MAX_TEXT = 4000  # characters of one message a child may send
 
 
@@ -47,10 +48,10 @@ def _array(x: Any, shape: tuple[int, ...], dtypes: tuple[str, ...], what: str) -
     return x
 
 
-def _grads(x: Any, case: Case, T: int, dtypes: tuple[str, ...], what: str) -> Grads:
+def _grads(x: Any, case: Case, k: int, dtypes: tuple[str, ...], what: str) -> Grads:
     if not isinstance(x, dict):
         raise WireError(f"{what} is not a record")
-    N, D, H = case.N, case.D, case.H
+    N, T, D, H = case.batch(k), case.segments[k].T, case.D, case.H
     shapes = {"dxs": (N, T, D), "dWx": (D, H), "dWh": (H, H), "db": (H,), "dh": (N, H)}
     return Grads(**{q: _array(x.get(q), s, dtypes, f"{what} {q}") for q, s in shapes.items()})
 
@@ -64,9 +65,10 @@ def _segments(x: Any, case: Case, dtypes: tuple[str, ...]) -> list[SegmentValues
             raise WireError(f"segment {k} is not a record")
         if len(v["backward"]) != seg.backwards:
             raise WireError(f"segment {k} has {len(v['backward'])} backward calls")
-        hs = _array(v.get("hs"), (case.N, seg.T, case.H), dtypes, f"segment {k} hs")
-        h = _array(v.get("h"), (case.N, case.H), dtypes, f"segment {k} h")
-        back = tuple(_grads(g, case, seg.T, dtypes, f"segment {k}") for g in v["backward"])
+        N = case.batch(k)
+        hs = _array(v.get("hs"), (N, seg.T, case.H), dtypes, f"segment {k} hs")
+        h = _array(v.get("h"), (N, case.H), dtypes, f"segment {k} h")
+        back = tuple(_grads(g, case, k, dtypes, f"segment {k}") for g in v["backward"])
         out.append(SegmentValues(hs, h, back))
     return out
 
@@ -101,13 +103,14 @@ def observed_from_wire(x: Any, case: Case) -> Observed:
     """What a worker says the layer did on `case`, checked against the case."""
     if not isinstance(x, dict):
         raise WireError("the result is not a record")
-    dtypes = (case.dtype,)
+    # float32 in a float64 case is judged at float32's tolerance (crosscheck.policy).
+    dtypes = (case.dtype, "float32")
     segments = _segments(x.get("segments"), case, dtypes)
     partial_raw = x.get("partial")
     if not isinstance(partial_raw, list) or len(partial_raw) > 2:
         raise WireError("partial is not a list of at most two backward calls")
-    T = case.segments[min(len(segments), len(case.segments) - 1)].T
-    partial = [_grads(g, case, T, dtypes, "partial") for g in partial_raw]
+    k = min(len(segments), len(case.segments) - 1)
+    partial = [_grads(g, case, k, dtypes, "partial") for g in partial_raw]
     problems_raw = x.get("problems")
     if not isinstance(problems_raw, list) or len(problems_raw) > 10_000:
         raise WireError("problems is not a list")

@@ -40,10 +40,14 @@ def threshold(dtype: str, steps: int, oracle_accuracy: float = 0.0) -> float:
     return max(RTOL[dtype] * math.sqrt(max(steps, 1)), 4.0 * oracle_accuracy)
 
 
-def limit(case: Case, position: Position, oracle_accuracy: float) -> float:
+def limit(
+    case: Case, position: Position, oracle_accuracy: float, dtype: str | None = None
+) -> float:
     """The threshold of `position` of `case` against an oracle of that accuracy: the one
-    accessor every caller (judging, diagnosis, plots, numbers) goes through."""
-    return threshold(case.dtype, case.chain_steps(position[0]), oracle_accuracy)
+    accessor every caller (judging, diagnosis, plots, numbers) goes through. dtype: the
+    precision the layer computed in, if not the case's (float32 results of a float64
+    case are judged as float32)."""
+    return threshold(dtype or case.dtype, case.chain_steps(position[0]), oracle_accuracy)
 
 
 def agreement_threshold(accuracy_a: float, accuracy_b: float) -> float:
@@ -64,11 +68,16 @@ class Error:
     per_step: Array | None
     worst: tuple[int, ...]
 
-    def first_bad_step(self, limit: float) -> int | None:
+    def bad_steps(self, limit: float) -> tuple[int, int] | None:
+        """(first, last) time step over `limit`, for hs and dxs; None if none is."""
         if self.per_step is None:
             return None
         bad = np.flatnonzero(~(self.per_step <= limit))
-        return int(bad[0]) if bad.size else None
+        return (int(bad[0]), int(bad[-1])) if bad.size else None
+
+    def first_bad_step(self, limit: float) -> int | None:
+        steps = self.bad_steps(limit)
+        return None if steps is None else steps[0]
 
 
 def scale(reference: Array) -> float:

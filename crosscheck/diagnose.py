@@ -5,7 +5,7 @@ produce on the same case. Those values come from crosscheck.mistakes, a float64 
 TimeRNN that can make exactly one mistake at a time. Quantities that no variant explains
 are tried against simple transforms of the reference (scaled by a constant,
 transposed, reversed in time, all zeros), then against "right only to float32
-precision" and "NaN only where the caller overwrote hs". What is still unexplained is
+precision". What is still unexplained is
 localised: which quantities are right and wrong, in which segment or backward call the
 error first shows, and where in time it starts.
 
@@ -264,27 +264,10 @@ def _match_precision(view: _View, todo: list[str]) -> tuple[list[str], list[str]
     return ["float32_precision"], [line]
 
 
-def _match_scribbled(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
-    """NaN only in segments where the caller overwrote the returned hs before backward."""
-    scribbled = {k for k, s in enumerate(view.case.segments) if s.scribble}
-    nan = [p for p in view.failing if p[2] in todo and not np.all(np.isfinite(view.obs(p)))]
-    if not nan or any(p[0] not in scribbled for p in nan):
-        return [], []
-    qs = [q for q in todo if any(p[2] == q for p in nan)]
-    line = (
-        f"{_words(qs)} {_verb(qs, 'is', 'are')} NaN only in segments where the caller overwrote "
-        "the returned hs (with NaN) before calling backward: backward reads the very array "
-        "forward returned. Return a copy, or keep a private copy for backward."
-    )
-    todo[:] = [q for q in todo if q not in qs]
-    return ["reads_returned_hs"], [line]
-
-
 # Each takes the quantities still unexplained, removes those it explains and returns
 # (causes, lines); tried in this order.
 Matcher = Callable[[_View, list[str]], tuple[list[str], list[str]]]
 MATCHERS: tuple[Matcher, ...] = (
-    _match_scribbled,
     _match_mistakes,
     _match_transforms,
     _match_precision,

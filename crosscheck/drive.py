@@ -36,9 +36,11 @@ WATCH_SEGMENTS = 2
 class Problem:
     """Something the layer did wrong that needs no reference to see.
 
-    kind: "exception", "shape", "dtype" or "protocol"; quantity: the quantity or
-    object concerned ("hs", "dWx", "xs", "params", ...); call: the backward call
-    index, or None for the constructor, set_state, reset_state and forward.
+    kind: "exception", "shape", "dtype" or "protocol" (wrong computation), or one of
+    crosscheck.policy.NOTE_KINDS (worth knowing, not wrong: "float32_outputs", "tuples",
+    "read_only", "reads_returned_hs"); quantity: the quantity or object concerned ("hs",
+    "dWx", "xs", "params", ...); call: the backward call index, or None for the
+    constructor, set_state, reset_state and forward.
     """
 
     kind: str
@@ -69,8 +71,10 @@ class _Driver:
         case: Case,
         on_call: CallHook | None,
         catch: tuple[type[BaseException], ...],
+        scribble: bool = False,
     ) -> None:
         self.factory, self.case, self.on_call, self.catch = factory, case, on_call, catch
+        self.scribble = scribble
         self.out = Observed()
         self.segment = 0
         # (segment, quantity, label, the array the layer saw or returned, a pristine copy):
@@ -122,15 +126,24 @@ class _Driver:
             self.problem("shape", label, f"{label} has shape {value.shape}, expected {shape}", call)
             raise _Stop
         if value.dtype != np.dtype(c.dtype):
-            hint = "; is the dtype hard-coded, e.g. dtype='f'?" if value.dtype == np.float32 else ""
-            self.problem(
-                "dtype",
-                label,
-                f"{label} came back {value.dtype} for {c.dtype} parameters (computation and "
-                f"outputs should use the parameters' dtype{hint})",
-                call,
-            )
-            raise _Stop
+            if value.dtype == np.float32 and c.dtype == "float64":
+                # The book's dtype='f': judged at float32's tolerance (crosscheck.policy).
+                self.problem(
+                    "float32_outputs",
+                    label,
+                    f"{label} came back float32 for float64 parameters (is the dtype "
+                    "hard-coded, e.g. dtype='f'?)",
+                    call,
+                )
+            else:
+                self.problem(
+                    "dtype",
+                    label,
+                    f"{label} came back {value.dtype} for {c.dtype} parameters (computation "
+                    "and outputs should use the parameters' dtype)",
+                    call,
+                )
+                raise _Stop
         copy: Array = value.copy()
         return copy
 
@@ -171,17 +184,22 @@ class _Driver:
                 "layer.params is not [Wx, Wh, b] holding the very arrays passed to the "
                 "constructor: an optimizer updating them in place would not reach the layer",
             )
+        elif isinstance(got_params, tuple):
+            self.problem("tuples", "params", "layer.params is a tuple")
         grads = self.attr(layer, "grads")
-        first_grads = list(grads) if isinstance(grads, list) else None
+        first_grads = list(grads) if isinstance(grads, (list, tuple)) else None
         if first_grads is None or len(first_grads) != 3:
             self.problem(
                 "protocol", "grads", "layer.grads is not a list of three arrays [dWx, dWh, db]"
             )
             raise _Stop
-        N, H, D = c.N, c.H, c.D
+        if isinstance(grads, tuple):
+            self.problem("tuples", "grads", "layer.grads is a tuple")
+        H, D = c.H, c.D
 
         for k, (seg, sd) in enumerate(zip(c.segments, data.segments)):
             self.segment = k
+            N = c.batch(k)
             self.out.partial = []
             if seg.start == "s":
                 assert sd.h_set is not None
@@ -201,15 +219,10 @@ class _Driver:
             self.watch("h", f"layer.h as it was after forward in segment {k}", h_attr, h)
             self.watch("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs)
             self.check_inputs(None)
-            if seg.scribble and not hs_ret.flags.writeable:
-                self.problem(
-                    "protocol",
-                    "hs",
-                    "forward returned a read-only hs: a caller that "
-                    "writes into the returned array in place would crash",
-                )
-            elif seg.scribble:
-                # A caller may reuse the returned array; backward must not depend on it.
+            if not hs_ret.flags.writeable:
+                self.problem("read_only", "hs", "forward returned a read-only hs")
+            elif seg.scribble and self.scribble:
+                # The probe (see `drive`): a caller that reuses the returned array.
                 hs_ret[...] = np.nan
             else:
                 self.watch("hs", f"the hs returned by forward in segment {k}", hs_ret, hs)
@@ -227,7 +240,7 @@ class _Driver:
                         "grads must be overwritten in place (an optimizer may keep references)",
                         j,
                     )
-                    now = now if isinstance(now, list) and len(now) == 3 else first_grads
+                    now = now if isinstance(now, (list, tuple)) and len(now) == 3 else first_grads
                 dWx = self.check_array("dWx", now[0], (D, H), j)
                 dWh = self.check_array("dWh", now[1], (H, H), j)
                 db = self.check_array("db", now[2], (H,), j)
@@ -254,9 +267,10 @@ class _Driver:
 
 
 def _holds(got: Any, arrays: list[Array]) -> bool:
-    """Whether `got` is a list holding exactly these array objects (identity, not values)."""
+    """Whether `got` is a list (or tuple) holding exactly these array objects (identity,
+    not values)."""
     return (
-        isinstance(got, list)
+        isinstance(got, (list, tuple))
         and len(got) == len(arrays)
         and all(g is a for g, a in zip(got, arrays))
     )
@@ -304,8 +318,45 @@ def drive(
 ) -> Observed:
     """Run a fresh layer from `factory` through `case`; never raises for the layer's faults.
 
+    The values are those of a clean run, where nobody writes into what the layer returns
+    (the book's callers never do). If the case has segments marked `*`, a second fresh
+    layer is then driven as a caller that overwrites each returned hs before backward
+    would: if its gradients differ, the result carries a "reads_returned_hs" note.
     on_call: told before each call into the layer (a worker reports it to the judge).
     catch: what a layer may raise and be judged for; a worker passes BaseException, since
     nothing but the layer can raise KeyboardInterrupt there.
     """
-    return _Driver(factory, case, on_call, catch).run()
+    clean = _Driver(factory, case, on_call, catch).run()
+    if any(s.scribble for s in case.segments) and clean.segments:
+        probe = _Driver(factory, case, on_call, catch, scribble=True).run()
+        clean.problems += _reads_returned_hs(case, clean, probe)
+    return clean
+
+
+def _reads_returned_hs(case: Case, clean: Observed, probe: Observed) -> list[Problem]:
+    """A note for the first overwritten segment whose gradients the overwrite changed."""
+    for k, seg in enumerate(case.segments):
+        if not seg.scribble or k >= len(clean.segments):
+            continue
+        if k >= len(probe.segments):
+            what = "backward failed"
+        else:
+            changed = [
+                q
+                for a, b in zip(clean.segments[k].backward, probe.segments[k].backward)
+                for q in ("dxs", "dWx", "dWh", "db", "dh")
+                if not np.allclose(getattr(a, q), getattr(b, q), rtol=1e-6, atol=0.0)
+            ]
+            if not changed:
+                continue
+            what = ", ".join(dict.fromkeys(changed)) + " changed"
+        return [
+            Problem(
+                "reads_returned_hs",
+                "hs",
+                k,
+                None,
+                f"after the caller overwrote the hs returned in segment {k}, {what}",
+            )
+        ]
+    return []

@@ -76,6 +76,10 @@ def target_from_spec(spec: str) -> Target:
             f"--layer must look like MODULE:ATTR or FILE.py:ATTR (e.g. my_layer:TimeRNN), "
             f"got {spec!r}"
         )
+    if where.endswith(".ipynb"):
+        path = Path(where).resolve()
+        return Target(spec, {"kind": "notebook", "path": str(path), "attr": attr},
+                      f"the code cells of {path} run in a worker process")  # fmt: skip
     if where.endswith(".py") or os.sep in where:
         path = Path(where).resolve()
         return Target(spec, {"kind": "file", "path": str(path), "attr": attr},

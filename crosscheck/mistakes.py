@@ -222,8 +222,8 @@ def _start_state(
     case: Case, k: int, h_set: Array | None, carried: Array | None, mistake: str
 ) -> Array:
     """The state segment k starts from, as the mistaken layer chooses it; (N, H)."""
-    zeros = np.zeros((case.N, case.H))
-    prev = zeros if carried is None else carried
+    zeros = np.zeros((case.batch(k), case.H))
+    prev = zeros if carried is None or carried.shape != zeros.shape else carried
     start = case.segments[k].start
     if not case.stateful:
         return prev if mistake == "stateless_carries" else zeros

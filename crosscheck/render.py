@@ -3,41 +3,61 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from crosscheck import compare
-from crosscheck.quantities import QUANTITIES
+from crosscheck.policy import note_text
+from crosscheck.quantities import FORWARD_QUANTITIES, QUANTITIES
 from crosscheck.report import Failure, Report
 
 JSON_SCHEMA_VERSION = 1
 
 
-def _fmt_ratio(ratio: float) -> str:
-    if ratio != ratio or ratio == float("inf"):
-        return "inf"
-    return f"{ratio:.2f}" if ratio < 100 else f"{ratio:.1e}"
+def fmt_error(error: float) -> str:
+    """A relative error as a student reads it: 'off by 42%' when large, '2.3e-07' when small."""
+    if error != error or error == float("inf"):
+        return "NaN/inf"
+    if error >= 100:
+        return f"off by {error:.1e}x"
+    if error >= 1e-3:
+        pct = 100 * error
+        return f"off by {pct:.2g}%" if pct < 10 else f"off by {pct:.0f}%"
+    return f"{error:.1e}"
+
+
+def _worst(report: Report, quantity: str) -> tuple[str, float, float, int] | None:
+    """(oracle, error, threshold, cases compared) of the cell with the worst ratio."""
+    cells = [(b, report.cells[(b, quantity)]) for b in report.backends
+             if (b, quantity) in report.cells and report.cells[(b, quantity)].checked]  # fmt: skip
+    if not cells:
+        return None
+    b, cell = max(cells, key=lambda bc: bc[1].ratio)
+    return b, cell.error, cell.threshold, max(c.checked for _, c in cells)
 
 
 def summary_table(report: Report) -> str:
-    """backend x quantity: worst error / threshold ('-' where nothing was compared)."""
-    width = max([len(b) for b in report.backends] + [12])
-    lines = [" " * width + "  " + "".join(f"{q:>10}" for q in QUANTITIES) + "     cases"]
-    for b in report.backends:
-        row = f"{b:<{width}}  "
-        for q in QUANTITIES:
-            cell = report.cells.get((b, q))
-            if cell is None or not cell.checked:
-                row += f"{'-':>10}"
-            else:
-                mark = "" if cell.ratio <= 1 else " X"
-                row += f"{_fmt_ratio(cell.ratio) + mark:>10}"
-        lines.append(row + f"{report.checked.get(b, 0):>10}")
+    """Per quantity: the worst relative error over every case and oracle, its threshold,
+    and in how many cases it was wrong."""
+    lines = [f"{'':<5} {'worst error':>13} {'threshold':>10}  {'wrong in':<18} {'against':<14}"]
+    for q in QUANTITIES:
+        worst = _worst(report, q)
+        if worst is None:
+            continue
+        b, error, limit, _ = worst
+        bad = report.failing_by_quantity.get(q, 0)
+        judged = max(report.checked.values(), default=0)
+        mark = "  <- wrong" if error > limit else ""
+        wrong = f"{bad} of {judged} cases"
+        lines.append(f"{q:<5} {fmt_error(error):>13} {limit:>10.1e}  {wrong:<18} {b:<14}{mark}")
     lines.append(
-        "cells: worst error / threshold over all cases (pass <= 1, X = fail); "
-        f"threshold = max({compare.RTOL['float32']:g} (float32) or {compare.RTOL['float64']:g} "
-        "(float64) x sqrt(steps), 4 x oracle accuracy)"
+        f"error: largest |layer - reference| / max(|reference|, {compare.FLOOR:g}), over all cases;"
     )
-    return "\n".join(lines)
+    lines.append(
+        f"threshold (of that case): {compare.RTOL['float32']:g} for float32, "
+        f"{compare.RTOL['float64']:g} for float64, times sqrt(steps)"
+    )
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _dtype_counts(report: Report) -> str:
@@ -71,35 +91,58 @@ def verdict(report: Report) -> str:
     if report.unjudged:
         return (
             f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all "
-            f"{n - report.unjudged} cases they can check ({report.unjudged} of {n} are too large "
-            "for numeric: add --backend jax or torch to check them)"
+            f"{n - report.unjudged} cases they can check ({report.unjudged} of {n} are too "
+            "large for numeric: add --backend jax or torch)"
         )
     return f"PASS: {report.layer} agrees with {', '.join(report.backends)} on all {n} cases"
 
 
-def _failure_line(f: Failure, worst_ratio: float | None = None) -> str:
-    """One failure, in the case where it was first seen; worst_ratio: the worst over all cases."""
-    where = f"segment {f.segment}" + ("" if f.call is None else f", backward call {f.call}")
-    if f.kind == "mismatch":
-        assert f.error is not None and f.threshold is not None
-        step = "" if f.first_bad_step is None else f", first bad time step t={f.first_bad_step}"
-        worst = "" if worst_ratio is None else f"; worst over all cases x{_fmt_ratio(worst_ratio)}"
-        return (
-            f"{f.quantity:>4}: error {f.error:.3g} vs threshold {f.threshold:.3g} "
-            f"(x{_fmt_ratio(f.error / f.threshold)}) against {f.backend} in case {f.case_id}, "
-            f"{where}{step}{worst}"
-        )
-    return f"{f.quantity:>4}: {f.kind}: {f.message} (case {f.case_id}, {where})"
+def _when(f: Failure) -> str:
+    """Where in time, in the direction the computation runs."""
+    if f.first_bad_step is None or f.last_bad_step is None:
+        return ""
+    first, last = f.first_bad_step, f.last_bad_step
+    if f.quantity in FORWARD_QUANTITIES:
+        return f": wrong from step t={first} on"
+    # Backward runs from the last step to the first.
+    span = f"t={last}" if first == last else f"t={last} back to t={first}"
+    end = _last_step(f)
+    right = "" if last >= end else f", right at t={end}" if last + 1 == end else (
+        f", right at t={end} down to t={last + 1}")  # fmt: skip
+    return f": wrong from {span}{right}"
+
+
+def _last_step(f: Failure) -> int:
+    """The segment's last time step, from the case id."""
+    from_id = f.case_id.split(":")[6].split(",")[f.segment]
+    return int("".join(ch for ch in from_id if ch.isdigit()) or 1) - 1
+
+
+def _where(f: Failure) -> str:
+    return f"segment {f.segment}" + ("" if f.call is None else f", backward call {f.call}")
 
 
 def failure_details(report: Report) -> str:
-    """Per failing quantity: where it first went wrong and the worst ratio; then one reproducer."""
-    lines = []
+    """Per failing quantity: how wrong, in how many cases, and where it first went wrong;
+    then one reproducer. Lines stay within 100 columns, but for the reproducer."""
+    lines = [f"Wrong in {report.failing_count} of {max(report.planned, report.case_count)} cases:"]
     order = {cid: i for i, cid in enumerate(["", *report.failing_case_ids])}
-    for group in report.failures_by_quantity().values():
-        first = min(group, key=lambda f: order[f.case_id])
-        ratios = [f.error / f.threshold for f in group if f.error is not None and f.threshold]
-        lines.append("  " + _failure_line(first, max(ratios) if len(ratios) > 1 else None))
+    for q, group in report.failures_by_quantity().items():
+        first = min(group, key=lambda f: order.get(f.case_id, len(order)))
+        n = report.failing_by_quantity.get(q, 0)
+        in_cases = f"in {n} case{'s' if n != 1 else ''}" if n else ""
+        if first.kind == "mismatch":
+            worst = _worst(report, q)
+            error, limit = (worst[1], worst[2]) if worst else (first.error or 0.0, 0.0)
+            lines.append(f"  {q:<5} {fmt_error(error)} (threshold {limit:.1e}), "
+                         f"{in_cases}; first against {first.backend}:")  # fmt: skip
+            lines.append(f"        case {first.case_id}")
+            lines.append(f"        {_where(first)}{_when(first)}")
+        else:
+            lines.append(f"  {q:<5} {first.kind}{', ' + in_cases if in_cases else ''}:")
+            lines += ["        " + ln for ln in _wrap(first.message, 90)]
+            if first.case_id:
+                lines.append(f"        case {first.case_id}, {_where(first)}")
     first_failure = next(
         (f for f in report.failures if f.case_id in report.failing_case_ids[:1]), None
     )
@@ -109,12 +152,29 @@ def failure_details(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def notes_text(report: Report) -> str:
+    """The notes, one paragraph each ('' when there are none)."""
+    lines = []
+    for kind, note in report.notes.items():
+        head = f"Note ({kind}, {note.cases} case{'s' if note.cases != 1 else ''}): the layer "
+        lines += _wrap(head + note_text(kind) + f". First seen: {note.message}.", 98)
+    if lines and not report.strict:
+        lines.append("Notes do not fail the check; --strict makes them fail.")
+    return "\n".join(lines)
+
+
 def explanation(report: Report) -> str:
     """The "Likely cause" and "Smallest failing case" sections ('' when there are none)."""
     lines = []
     if report.diagnosis:
         lines.append("Likely cause:")
-        lines += [f"  - {d}" for d in report.diagnosis]
+        for d in report.diagnosis:
+            wrapped = _wrap(d, 94)
+            lines += [f"  - {wrapped[0]}", *(f"    {w}" for w in wrapped[1:])]
     if report.smallest_case:
         lines.append(f"Smallest failing case: {report.smallest_case}")
         if report.smallest_reproducer:
@@ -135,39 +195,41 @@ def captured_output(report: Report) -> str:
     return "\n".join("  | " + (ln if len(ln) <= 96 else ln[:93] + "...") for ln in lines)
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, *, with_verdict: bool = True) -> str:
+    """The report a student reads: the verdict first, then what is wrong, where and why.
+    with_verdict: also the verdict line, right after the heading and again at the end."""
     head = (
         f"crosscheck {report.layer}: {report.case_count} cases ({_dtype_counts(report)}), "
         f"seed {report.seed}, {report.elapsed:.1f} s"
     )
-    parts = [head]
+    parts = [*_wrap(head, 98), *(_wrap(verdict(report), 98) if with_verdict else [])]
     if report.isolation.startswith("in this process"):
-        parts.append(f"The layer ran {report.isolation}: save it in a module for an isolated "
-                     "check.")  # fmt: skip
-    parts += ["", summary_table(report), ""]
+        parts += _wrap(f"The layer ran {report.isolation}: save it in a module for an isolated "
+                       "check.", 98)  # fmt: skip
+    if report.notes:
+        parts += ["", notes_text(report)]
+    parts += ["", summary_table(report)]
     if report.fatal:
-        parts += [f"The layer was stopped: {report.fatal}", ""]
+        parts += ["", *_wrap(f"Stopped: {report.fatal}", 98)]
         if report.not_run:
-            parts[-1:] = [f"{report.not_run} cases were not run after that.", ""]
+            parts.append(f"{report.not_run} cases were not run after that.")
     if report.failures:
-        parts.append(f"{len(report.failures)} problems in {report.failing_count} cases:")
-        parts.append(failure_details(report))
-        parts.append("")
+        parts += ["", failure_details(report)]
         if report.diagnosis or report.smallest_case:
-            parts += [explanation(report), ""]
+            parts += ["", explanation(report)]
     if report.disagreements:
         d = report.disagreements[0]
-        parts.append(
-            f"Oracles {d.oracles[0]} and {d.oracles[1]} disagree on {d.quantity} "
-            f"(error {d.error:.3g} > {d.threshold:.3g}) in case {d.case_id}, segment {d.segment}: "
-            f"{len({x.case_id for x in report.disagreements})} cases were not judged."
-        )
-        parts.append("")
+        n = len({x.case_id for x in report.disagreements})
+        parts += ["", *_wrap(
+            f"Oracles {d.oracles[0]} and {d.oracles[1]} disagree on {d.quantity} (error "
+            f"{d.error:.3g} > {d.threshold:.3g}) in case {d.case_id}, segment {d.segment}: "
+            f"{n} cases were not judged.", 98)]  # fmt: skip
     if report.output:
-        parts += ["The layer printed (shortened):", captured_output(report), ""]
+        parts += ["", "The layer printed (shortened):", captured_output(report)]
     if report.imported:
-        parts += [f"The layer imported {', '.join(report.imported)}.", ""]
-    parts.append(verdict(report))
+        parts += ["", f"The layer imported {', '.join(report.imported)}."]
+    if with_verdict:  # first and last: the last line is what a terminal shows
+        parts += ["", verdict(report)]
     return "\n".join(parts)
 
 

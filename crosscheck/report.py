@@ -43,6 +43,7 @@ class Failure:
     error: float | None = None
     threshold: float | None = None
     first_bad_step: int | None = None
+    last_bad_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,17 @@ class Cell:
             self.error, self.threshold, self.case_id = error, threshold, case_id
 
 
+@dataclass
+class Note:
+    """Something worth knowing that is not a wrong computation (crosscheck.policy)."""
+
+    kind: str
+    message: str  # what was seen first
+    case_id: str  # where
+    cases: int = 1  # in how many cases
+    _last: str = field(default="", repr=False)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One case as the layer computed it, beside one oracle's reference."""
@@ -103,7 +115,10 @@ class Report:
     failures_left_out: int = 0
     failing_cases: dict[str, Case] = field(default_factory=dict)  # in the order seen
     failing_count: int = 0
+    failing_by_quantity: Counter[str] = field(default_factory=Counter)  # cases per quantity
     disagreements: list[Disagreement] = field(default_factory=list)
+    notes: dict[str, Note] = field(default_factory=dict)  # by kind, in the order first seen
+    strict: bool = False  # notes fail too
     checked: dict[str, int] = field(default_factory=dict)  # oracle -> cases judged against it
     skipped: dict[str, int] = field(default_factory=dict)  # oracle -> drawn cases it cannot check
     unjudged: int = 0  # drawn cases no chosen oracle can check (counted, not a verdict)
@@ -125,6 +140,7 @@ class Report:
     smallest_reproducer: str | None = None
     numbers: list[str] = field(default_factory=list)
     _last_failing: str = field(default="", repr=False)
+    _last_by_quantity: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -133,7 +149,16 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return bool(self.failures) or self.fatal is not None
+        return bool(self.failures) or self.fatal is not None or (self.strict and bool(self.notes))
+
+    def add_note(self, kind: str, message: str, case_id: str) -> None:
+        """Count `kind` once per case; keep the first message."""
+        note = self.notes.get(kind)
+        if note is None:
+            self.notes[kind] = Note(kind, message, case_id)
+        elif note.case_id != case_id and note._last != case_id:
+            note.cases += 1
+            note._last = case_id
 
     @property
     def exit_code(self) -> int:
@@ -162,6 +187,9 @@ class Report:
             self.failing_count += 1
             if len(self.failing_cases) < MAX_FAILURES:
                 self.failing_cases[case.id] = case
+        if case is not None and self._last_by_quantity.get(failure.quantity) != case.id:
+            self._last_by_quantity[failure.quantity] = case.id
+            self.failing_by_quantity[failure.quantity] += 1
         if len(self.failures) < MAX_FAILURES:
             self.failures.append(failure)
         else:

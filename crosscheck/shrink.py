@@ -117,6 +117,7 @@ def _simpler_flags(case: Case) -> Iterator[Case | None]:
             dataclasses.replace(seg, backwards=1),
             dataclasses.replace(seg, scribble=False),
             dataclasses.replace(seg, start=plainest),
+            dataclasses.replace(seg, N=None),
         )
         for simpler in simpler_segments:
             if simpler != seg:

@@ -59,10 +59,7 @@ def configure(*, cases: int | None = None, backends: Sequence[str] | None = None
 
 def failure_message(report: Report) -> str:
     """The verdict line first (pytest's one-line summaries show only that), then the CLI's text."""
-    line = verdict(report)
-    body = render_text(report).rstrip()
-    body = body.removesuffix(line).rstrip()
-    return f"{line}\n\n{body}"
+    return f"{verdict(report)}\n\n{render_text(report, with_verdict=False)}"
 
 
 def assert_layer_matches(

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from crosscheck import compare
 from crosscheck.cases import DTYPES, Case, iter_cases
 from crosscheck.diagnose import diagnose
@@ -36,6 +38,7 @@ from crosscheck.isolation import (
     target_from_spec,
 )
 from crosscheck.oracles import Oracle, available_backends
+from crosscheck.policy import Policy
 from crosscheck.quantities import SegmentValues, positions, value_at
 from crosscheck.references import (
     DEFAULT_CACHE,
@@ -111,6 +114,8 @@ def verify(
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: int = DEFAULT_MEMORY,
     isolate: bool = True,
+    strict: bool = False,
+    explicit_dtype: bool = False,
     cache: Cache = DEFAULT_CACHE,
 ) -> Report:
     """Check `layer` (built as `layer(Wx, Wh, b, stateful=...)`) on random cases.
@@ -124,6 +129,8 @@ def verify(
     backends: names from crosscheck.oracles.BACKENDS, each run in a process of its own
     (default every installed one); or oracles: Oracle objects to run here instead.
     explain: on a failure, diagnose it and shrink it to the smallest failing case.
+    strict: notes (crosscheck.policy) fail too; explicit_dtype: the caller chose `dtypes`,
+    so float32 results in float64 cases fail rather than being noted.
     Raises BackendUnavailable if a named backend is missing, LayerLoadError if the layer
     cannot be loaded, Interrupted (a KeyboardInterrupt carrying the partial report) on
     Ctrl-C.
@@ -141,7 +148,8 @@ def verify(
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
     layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit), isolate)
     report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how)
-    report.planned = count
+    report.planned, report.strict = count, strict
+    policy = Policy(strict, explicit_dtype)
     drawn = isinstance(cases, int)
     stream: Iterable[Case] = iter_cases(cases, seed, dtypes) if isinstance(cases, int) else cases
     try:
@@ -160,7 +168,7 @@ def verify(
                 if obs is None:
                     report.not_run += 1
                 else:
-                    _check_case(report, case, obs, ref, refs.infos, drawn)
+                    _check_case(report, case, obs, ref, refs.infos, drawn, policy)
         report.fatal = runner.fatal
         report.not_run = count - report.case_count + report.not_run
         tampered = tampered or tampering()
@@ -176,10 +184,13 @@ def verify(
                 Failure("crash", "import", "", 0, None, report.fatal,
                         f"python -m crosscheck --layer {shlex.quote(report.layer)}"), None
             )  # fmt: skip
+        if any(f.kind == "mismatch" for f in report.failures):
+            # A wrong layer's small errors are not float32 rounding: no such note then.
+            report.notes.pop("float32_precision", None)
         if progress:
             progress("done", report.case_count, count)
         if explain and report.failures and not runner.fatal:
-            _explain(report, runner, refs)
+            _explain(report, runner, refs, policy)
     except KeyboardInterrupt:
         report.interrupted = True
         raise Interrupted(_finish(report, runner, start)) from None
@@ -209,9 +220,13 @@ def _check_case(
     refs: dict[str, Values],
     infos: Sequence[OracleInfo],
     drawn: bool,
+    policy: Policy,
 ) -> None:
     """Judge one case's observed values against every oracle that can check it."""
     for p in observed.problems:
+        if not policy.fails(p.kind):
+            report.add_note(p.kind, p.message, case.id)
+            continue
         report.add_failure(
             Failure(p.kind, p.quantity, case.id, p.segment, p.call, p.message,
                     reproducer(report.layer, case.id)), case
@@ -234,7 +249,7 @@ def _check_case(
     mismatched = False
     for info, ref in judged:
         report.checked[info.name] = report.checked.get(info.name, 0) + 1
-        mismatched |= _judge(report, case, observed, info, ref)
+        mismatched |= _judge(report, case, observed, info, ref, policy)
     info, ref = judged[0]
     evidence = Evidence(case, observed, info.name, info.accuracy, ref)
     if case.id in report.failing_cases and (
@@ -272,21 +287,35 @@ def _oracles_disagree(
 
 
 def _judge(
-    report: Report, case: Case, observed: Observed, info: OracleInfo, ref: list[SegmentValues]
+    report: Report,
+    case: Case,
+    observed: Observed,
+    info: OracleInfo,
+    ref: list[SegmentValues],
+    policy: Policy,
 ) -> bool:
     """Compare every completed segment of `observed` with `ref`; True on any mismatch."""
     mismatched = False
     for p in positions(observed.segments):
         k, j, q = p
-        limit = compare.limit(case, p, info.accuracy)
-        err = compare.relative_error(q, value_at(observed.segments, p), value_at(ref, p))
+        value = value_at(observed.segments, p)
+        in_float32 = value.dtype == np.float32 and not policy.fails("float32_outputs")
+        limit = compare.limit(case, p, info.accuracy, "float32" if in_float32 else None)
+        err = compare.relative_error(q, value, value_at(ref, p))
+        if not err.error <= limit and case.dtype == "float64" and not in_float32:
+            as_float32 = compare.limit(case, p, info.accuracy, "float32")
+            if err.error <= as_float32 and not policy.fails("float32_precision"):
+                report.add_note("float32_precision",
+                                f"{q}: relative error {err.error:.2g} in a float64 case",
+                                case.id)  # fmt: skip
+                limit = as_float32
         report.cell(info.name, q).add(err.error, limit, case.id)
         if err.error <= limit:
             continue
         mismatched = True
-        step = err.first_bad_step(limit)
+        steps = err.bad_steps(limit)
         where = f"segment {k}" + ("" if j is None else f", backward call {j}")
-        when = "" if step is None else f", first bad time step t={step}"
+        when = "" if steps is None else f", first bad time step t={steps[0]}"
         report.add_failure(
             Failure(
                 "mismatch",
@@ -300,7 +329,8 @@ def _judge(
                 backend=info.name,
                 error=err.error,
                 threshold=limit,
-                first_bad_step=step,
+                first_bad_step=None if steps is None else steps[0],
+                last_bad_step=None if steps is None else steps[1],
             ),
             case,
         )
@@ -311,7 +341,7 @@ def _judge(
 # Explaining one failure: diagnosis from the kept values, then shrinking through a worker.
 
 
-def _explain(report: Report, runner: Runner, refs: References) -> None:
+def _explain(report: Report, runner: Runner, refs: References, policy: Policy) -> None:
     ev = report.evidence
     if ev is not None:
         failing = [
@@ -335,7 +365,7 @@ def _explain(report: Report, runner: Runner, refs: References) -> None:
         info, ref = _first_reference(fast, c)
         scratch = Report(report.layer, report.seed, [])
         _check_case(scratch, c, obs, {} if info is None else {info.name: ref},
-                    [] if info is None else [info], drawn=False)  # fmt: skip
+                    [] if info is None else [info], False, policy)  # fmt: skip
         results[c.id] = (obs, info, ref)
         return frozenset((f.kind, f.quantity) for f in scratch.failures)
 

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crosscheck import notebook
 from crosscheck.cases import parse_case
 from crosscheck.codec import observed_to_wire
 from crosscheck.drive import LayerFactory, drive
@@ -68,6 +69,14 @@ def _import_module(target: dict[str, Any]) -> Any:
         sys.path.insert(0, str(path.parent))  # its own modules import beside it
         spec.loader.exec_module(module)
         return module
+    if kind == "notebook":
+        path = Path(str(target["path"]))
+        if not path.is_file():
+            raise LoadError(f"no such notebook: {path}")
+        try:
+            return notebook.run_notebook(path)
+        except notebook.NotebookError as exc:
+            raise LoadError(str(exc)) from None
     raise LoadError(f"unknown kind of layer target {kind!r}")
 
 

@@ -70,11 +70,18 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_a_correct_layer_exits_0_with_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*NUMERIC, *cases(*SMALL_IDS)]) == 0
     out, err = capsys.readouterr()
-    header = next(line for line in out.splitlines() if "dWh" in line)
-    assert header.split() == ["hs", "h", "dxs", "dWx", "dWh", "db", "dh", "cases"]
-    row = next(line for line in out.splitlines() if line.startswith("numeric"))
-    assert row.split()[-1] == str(len(SMALL_IDS)) and " X" not in row
-    assert out.rstrip().splitlines()[-1].startswith("PASS: handrnn:TimeRNN agrees with numeric")
+    lines = out.splitlines()
+    assert lines[1].startswith("PASS: handrnn:TimeRNN agrees with numeric")  # verdict first
+    header = next(line for line in lines if "worst error" in line)
+    assert header.split() == ["worst", "error", "threshold", "wrong", "in", "against"]
+    rows = [line.split() for line in lines if line.split()[:1] and line.split()[0] in
+            ("hs", "h", "dxs", "dWx", "dWh", "db", "dh")]  # fmt: skip
+    assert [r[0] for r in rows] == ["hs", "h", "dxs", "dWx", "dWh", "db", "dh"]
+    for r in rows:  # the worst relative error, its threshold, in how many cases wrong
+        assert float(r[1]) <= float(r[2]) and r[3:6] == ["0", "of", str(len(SMALL_IDS))]
+        assert r[-1] == "numeric"
+    assert max(len(line) for line in lines) <= 100
+    assert lines[-1] == lines[1]  # and last
     assert err == ""
 
 
@@ -85,10 +92,11 @@ def test_a_wrong_layer_exits_1_with_where_and_a_reproducer_that_fails_again(
     argv = ["--layer", "wrong_late:WrongLate", *NUMERIC, *cases(PASSING_ID, FAILING_ID)]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    (hs_line,) = [line for line in out.splitlines() if line.strip().startswith("hs: error")]
-    assert " vs threshold " in hs_line and "against numeric" in hs_line
-    assert f"in case {FAILING_ID}, segment 0, first bad time step t=2" in hs_line
     lines = out.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("  hs    off by 1%")]
+    assert "(threshold " in lines[at] and "in 1 case; first against numeric:" in lines[at]
+    assert lines[at + 1].strip() == f"case {FAILING_ID}"
+    assert lines[at + 2].strip() == "segment 0: wrong from step t=2 on"
     reproducer = lines[lines.index("Rerun the first failing case alone:") + 1].strip()
     assert (
         out.rstrip().splitlines()[-1] == "FAIL: wrong_late:WrongLate is wrong on 1 of 2 cases (hs)"
@@ -101,7 +109,7 @@ def test_a_wrong_layer_exits_1_with_where_and_a_reproducer_that_fails_again(
                            text=True, timeout=120)  # fmt: skip
     assert again.returncode == 1, again.stderr
     assert "wrong_late:WrongLate is wrong on 1 of 1 cases (hs)" in again.stdout
-    assert f"in case {FAILING_ID}, segment 0, first bad time step t=2" in again.stdout
+    assert f"case {FAILING_ID}\n        segment 0: wrong from step t=2 on" in again.stdout
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -211,7 +219,8 @@ def test_a_layer_that_raises_during_a_case_is_a_mismatch_showing_the_exception(
     )
     assert main(["--layer", "raising:Raising", *NUMERIC, *cases(PASSING_ID)]) == 1
     out = capsys.readouterr().out
-    assert "exception: backward raised ValueError: shapes do not align" in out
+    assert "backward exception, in 1 case:" in out
+    assert "backward raised ValueError: shapes do not align" in out
     assert "raising.py:6" in out  # where, in the user's file
     assert "FAIL: raising:Raising is wrong on 1 of 1 cases (backward)" in out
 

@@ -133,10 +133,12 @@ def test_wrong_dtypes_are_named_with_the_expected_dtype() -> None:
     p = only(drive(Float64Grads, CASE))
     assert (p.kind, p.quantity, p.call) == ("dtype", "dh", 0)
     assert "dh came back float64 for float32 parameters" in p.message
-    p = only(drive(Float32Everything, case("f64:N2:D3:H4:small:stateless:3z:1")))
-    assert (p.kind, p.quantity) == ("dtype", "hs")
+    observed = drive(Float32Everything, case("f64:N2:D3:H4:small:stateless:3z:1"))
+    p = only(observed)  # a note (crosscheck.policy), and the case goes on
+    assert (p.kind, p.quantity) == ("float32_outputs", "hs")
     assert "hs came back float32 for float64 parameters" in p.message
     assert "dtype='f'" in p.message  # the hint for the book's hard-coded dtype
+    assert observed.segments[0].hs.dtype == np.float32 and observed.segments[0].backward
 
 
 class ZeroesXs(TimeRNN):
@@ -212,11 +214,15 @@ class BackwardReadsReturnedHs(TimeRNN):
         return dxs
 
 
-def test_scribbled_hs_is_overwritten_before_backward() -> None:
+def test_values_come_from_a_clean_run_and_a_probe_notes_a_backward_reading_the_returned_hs() -> (
+    None
+):
     observed = drive(BackwardReadsReturnedHs, case("f32:N2:D3:H4:small:stateless:3z*:2"))
-    assert observed.problems == []
-    assert np.isnan(observed.segments[0].backward[0].dh).all()
-    assert not np.isnan(observed.segments[0].hs).any()  # hs was copied before scribbling
+    p = only(observed)
+    assert (p.kind, p.quantity, p.segment) == ("reads_returned_hs", "hs", 0)
+    assert "overwrote the hs returned in segment 0, dh changed" in p.message
+    assert np.isfinite(observed.segments[0].backward[0].dh).all()  # the clean run's values
+    assert drive(TimeRNN, case("f32:N2:D3:H4:small:stateless:3z*:2")).problems == []
 
 
 class ReadOnlyHs(TimeRNN):
@@ -226,11 +232,10 @@ class ReadOnlyHs(TimeRNN):
         return hs
 
 
-def test_a_read_only_hs_is_a_problem_not_a_crash_when_the_caller_writes_to_it() -> None:
-    p = only(drive(ReadOnlyHs, case("f32:N2:D3:H4:small:stateless:3z*:2")))
-    assert (p.kind, p.quantity) == ("protocol", "hs")
-    assert "read-only" in p.message
-    assert drive(ReadOnlyHs, case("f32:N2:D3:H4:small:stateless:3z:2")).problems == []
+def test_a_read_only_hs_is_a_note_not_a_crash() -> None:
+    observed = drive(ReadOnlyHs, case("f32:N2:D3:H4:small:stateless:3z*:2"))
+    assert {(p.kind, p.quantity) for p in observed.problems} == {("read_only", "hs")}
+    assert "read-only" in observed.problems[0].message and observed.segments
 
 
 class CopiesParams(TimeRNN):
@@ -249,6 +254,12 @@ class NoGrads(TimeRNN):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.grads = (self.grads[0], self.grads[1])
+
+
+class TupleParamsAndGrads(TimeRNN):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params, self.grads = tuple(self.params), tuple(self.grads)  # type: ignore[assignment]
 
 
 class SgdInside(TimeRNN):
@@ -272,6 +283,13 @@ def test_params_and_grads_identity_violations_are_flagged() -> None:
     p = only(drive(NoGrads, CASE))
     assert (p.kind, p.quantity) == ("protocol", "grads")
     assert "list of three arrays" in p.message
+
+    observed = drive(TupleParamsAndGrads, CASE)
+    assert [(p.kind, p.quantity) for p in observed.problems] == [
+        ("tuples", "params"),
+        ("tuples", "grads"),
+    ]
+    assert len(observed.segments) == 3  # a note: the values are compared as usual
 
     p = only(drive(SgdInside, CASE))
     assert (p.kind, p.quantity, p.segment) == ("protocol", "params", 0)

@@ -180,7 +180,7 @@ def test_verify_explains_the_first_failing_case_and_renders_it() -> None:
     assert (
         f"\nSmallest failing case: {report.smallest_case}\n  {report.smallest_reproducer}\n" in text
     )
-    assert text.index("Likely cause") < text.index("Smallest failing case") < text.index("FAIL:")
+    assert text.index("FAIL:") < text.index("Likely cause") < text.index("Smallest failing case")
 
     data = json.loads(dump_json(report))
     assert data["diagnosis"] == report.diagnosis

@@ -98,7 +98,7 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
                 assert sd.h_set is not None
                 h0 = sd.h_set.astype(np.float64)
             else:
-                h0 = np.zeros((case.N, case.H))
+                h0 = np.zeros((case.batch(k), case.H))
             f64 = np.float64
             jobs.append(
                 SegmentJob(

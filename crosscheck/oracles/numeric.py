@@ -115,7 +115,9 @@ class NumericOracle:
     accuracy = 1e-12
 
     def supports(self, case: Case) -> bool:
-        return sum(_cost_ns(case.N, s.T, case.D, case.H) for s in case.segments) <= MAX_COST_NS
+        segments = enumerate(case.segments)
+        cost = sum(_cost_ns(case.batch(k), s.T, case.D, case.H) for k, s in segments)
+        return cost <= MAX_COST_NS
 
     def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
         return [self._run_one(j) for j in jobs]
