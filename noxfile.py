@@ -15,7 +15,7 @@ nox.options.reuse_existing_virtualenvs = False
 
 PY = "3.11"  # the Python that the pinned CPU torch build exists for
 COMPAT_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-FRAMEWORKS = ".[test,frameworks,plot]"
+FRAMEWORKS = ".[test,frameworks,plot,notebook]"
 # The tests of the layer itself: NumPy only.
 HANDRNN_TESTS = sorted(
     str(p)
@@ -67,7 +67,7 @@ def compat(session: nox.Session, numpy: str) -> None:
 def verify(session: nox.Session) -> None:
     """The main job: handrnn against JAX and both PyTorch oracles, both dtypes."""
     session.install("-e", FRAMEWORKS)
-    session.run("python", "-m", "crosscheck", *(session.posargs or ["--cases", "240"]))
+    session.run("python", "-m", "crosscheck", *(session.posargs or ["--cases", "240", "--strict"]))
 
 
 @nox.session(python=PY, default=False)
@@ -77,7 +77,12 @@ def verify_backend(session: nox.Session, backend: str) -> None:
     extra = {"jax": "jax", "torch": "torch", "numeric": "test"}[backend]
     session.install("-e", f".[{extra}]")
     session.run(
-        "python", "-m", "crosscheck", "--backend", backend, *(session.posargs or ["--cases", "240"])
+        "python",
+        "-m",
+        "crosscheck",
+        "--backend",
+        backend,
+        *(session.posargs or ["--cases", "240", "--strict"]),
     )
 
 

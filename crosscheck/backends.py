@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 
-# backend name -> (module of its oracles, framework it imports, pip extra that installs it)
+# backend name -> (module of its oracles, framework it imports, what installs it)
 BACKENDS: dict[str, tuple[str, str, str]] = {
-    "jax": ("crosscheck.oracles.jax_scan", "jax", "jax"),
-    "torch": ("crosscheck.oracles.torch_oracles", "torch", "torch"),
-    "numeric": ("crosscheck.oracles.numeric", "numpy", ""),
-}
+    "jax": ("crosscheck.oracles.jax_scan", "jax", "pip install jax"),
+    "torch": ("crosscheck.oracles.torch_oracles", "torch",
+              "pip install torch (a CPU build is enough; tested with torch 2.13.0)"),
+    "numeric": ("crosscheck.oracles.numeric", "numpy", "pip install numpy"),
+}  # fmt: skip
 
 
 class BackendUnavailable(RuntimeError):
@@ -28,9 +29,8 @@ def check_backend(name: str) -> None:
     """Raise BackendUnavailable (or ValueError for an unknown name) unless `name` can load."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose from {', '.join(BACKENDS)}")
-    _, framework, extra = BACKENDS[name]
+    _, framework, how = BACKENDS[name]
     if importlib.util.find_spec(framework) is None:
         raise BackendUnavailable(
-            f"backend {name!r} needs {framework}, which is not installed: "
-            f"pip install 'handrnn[{extra}]'"
+            f"backend {name!r} needs {framework}, which is not installed: {how}"
         )

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype",
         action="append",
         choices=list(DTYPES),
-        help="a dtype to test (repeatable); default both",
+        help="a dtype to test (repeatable); default both. Given explicitly, a float64 check "
+        "fails a layer that computes in float32",
     )
     p.add_argument(
         "--case",
@@ -83,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNGs of one case (the first failing, else the longest): error "
-                   "per time step, gradient norms through time (needs handrnn[plot])")  # fmt: skip
+                   "per time step, gradient norms through time (needs matplotlib)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="notes (float32 only, tuples, a backward that reads the returned hs, "
+                   "...) fail too")  # fmt: skip
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the layer (default: the cores)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
@@ -182,6 +186,8 @@ def _run(args: argparse.Namespace) -> Report:
             jobs=args.jobs,
             timeout=args.timeout,
             memory_limit=args.memory_limit,
+            strict=args.strict,
+            explicit_dtype=bool(args.dtype),
         )
     finally:
         bar.close()

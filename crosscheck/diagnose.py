@@ -209,16 +209,69 @@ def _scaled(view: _View, c: float) -> Candidate:
     return lambda p: c * view.ref(p)
 
 
+ZERO_HINTS = {
+    "hs": "forward never writes the hidden states into the hs it returns",
+    "h": "forward never stores the last hidden state in self.h",
+    "dxs": "backward never writes the step gradients into the dxs it returns",
+    "dWx": "each step's gradient is computed but never accumulated into grads[0] "
+    "(write the sum with self.grads[0][...] = dWx)",
+    "dWh": "each step's gradient is computed but never accumulated into grads[1] "
+    "(write the sum with self.grads[1][...] = dWh)",
+    "db": "each step's gradient is computed but never accumulated into grads[2] "
+    "(write the sum with self.grads[2][...] = db)",
+    "dh": "backward must store it, self.dh = dt_0 Wh^T",
+}
+PARAM_OF = {"dWx": "Wx", "dWh": "Wh", "db": "b"}
+
+
+def _param(view: _View, q: str) -> Array:
+    return {"dWx": view.data.Wx, "dWh": view.data.Wh, "db": view.data.b}[q].astype(np.float64)
+
+
+def _decay_factor(view: _View, q: str) -> float | None:
+    """The least-squares c with observed ≈ reference + c * the parameter (weight decay)."""
+    if q not in PARAM_OF:
+        return None
+    w = _param(view, q).ravel()
+    num = den = 0.0
+    for p in view.positions(q):
+        d = view.obs(p).astype(np.float64).ravel() - view.ref(p).ravel()
+        num, den = num + float(d @ w), den + float(w @ w)
+    c = num / den if den > 0 else float("nan")
+    return c if np.isfinite(c) and c != 0 else None
+
+
+def _plus_param(view: _View, q: str, c: float) -> Candidate:
+    return lambda p: view.ref(p) + c * _param(view, q)
+
+
+def _match_unfilled(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
+    """hs with values tanh cannot produce: entries of an np.empty buffer never written."""
+    if "hs" not in todo:
+        return [], []
+    for p in view.positions("hs"):
+        hs = view.obs(p)
+        if not np.all(np.isfinite(hs)) or np.any(np.abs(hs) > 1):
+            todo.remove("hs")
+            return ["hs_unfilled"], [
+                "hs holds values that tanh cannot produce (outside [-1, 1], inf or NaN) in "
+                f"segment {p[0]}: some entries of the hs buffer are never written (np.empty "
+                "keeps whatever was in memory). Write hs[:, t] = h_t at every step t."
+            ]
+    return [], []
+
+
 def _match_transforms(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
-    """Zero, scaled, transposed, time-reversed: per quantity, the first that fits."""
+    """Zero, scaled, an extra parameter term, transposed, time-reversed: per quantity, the
+    first that fits."""
     causes, lines = [], []
     for q in list(todo):
         zero = _explains(view, q, lambda p: np.zeros_like(view.ref(p)))
         c = _scale_factor(view, q)
+        decay = _decay_factor(view, q)
         if zero:
-            hint = ": backward must store it, self.dh = dt_0 Wh^T" if q == "dh" else ""
             causes.append("zero")
-            lines.append(f"{q} is all zeros where it should not be: it is never written{hint}.")
+            lines.append(f"{q} is all zeros where it should not be: {ZERO_HINTS[q]}.")
         elif np.isfinite(c) and _explains(view, q, _scaled(view, c)):
             causes.append("scaled")
             lines.append(
@@ -230,6 +283,14 @@ def _match_transforms(view: _View, todo: list[str]) -> tuple[list[str], list[str
             lines.append(
                 f"{q} is the transpose of the true value (the square shape cannot catch a swapped "
                 f"product): {MATH[q]}."
+            )
+        elif decay is not None and _explains(view, q, _plus_param(view, q, decay)):
+            name = PARAM_OF[q]
+            causes.append("extra_term")
+            lines.append(
+                f"{q} is the true value plus {decay:.6g} x {name}: an extra term, such as weight "
+                f"decay, was added inside backward. The layer's gradient is of the loss alone "
+                f"({MATH[q]}); a regulariser belongs in the optimizer or the loss."
             )
         elif q in ("hs", "dxs") and _explains(view, q, lambda p: view.ref(p)[:, ::-1]):
             causes.append("time_reversed")
@@ -268,6 +329,7 @@ def _match_precision(view: _View, todo: list[str]) -> tuple[list[str], list[str]
 # (causes, lines); tried in this order.
 Matcher = Callable[[_View, list[str]], tuple[list[str], list[str]]]
 MATCHERS: tuple[Matcher, ...] = (
+    _match_unfilled,
     _match_mistakes,
     _match_transforms,
     _match_precision,

@@ -143,6 +143,11 @@ def failure_details(report: Report) -> str:
             lines += ["        " + ln for ln in _wrap(first.message, 90)]
             if first.case_id:
                 lines.append(f"        case {first.case_id}, {_where(first)}")
+            other = next((f for f in group if _gist(f.message) != _gist(first.message)), None)
+            if other is not None:  # a second, different problem of the same call
+                lines += ["        " + ln for ln in _wrap(f"and also: {other.message}", 90)]
+                if other.case_id:
+                    lines.append(f"        case {other.case_id}, {_where(other)}")
     first_failure = next(
         (f for f in report.failures if f.case_id in report.failing_case_ids[:1]), None
     )
@@ -150,6 +155,11 @@ def failure_details(report: Report) -> str:
         lines.append("Rerun the first failing case alone:")
         lines.append("  " + first_failure.reproducer)
     return "\n".join(lines)
+
+
+def _gist(message: str) -> str:
+    """'forward raised IndexError: ... (at f.py:3)' -> 'forward raised IndexError'."""
+    return message.split(":", 1)[0]
 
 
 def _wrap(text: str, width: int) -> list[str]:

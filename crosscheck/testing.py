@@ -39,6 +39,7 @@ from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from crosscheck.render import render_text, verdict
 from crosscheck.report import Report
 from crosscheck.settings import session as _session
+from crosscheck.verification import DEFAULT_CASES as VERIFY_DEFAULT_CASES
 from crosscheck.verification import verify
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CASES", "assert_layer_matches", "cases", "configure", "failure_message"]
 
-# Fewer than the CLI's 100: a test suite runs this often. About 5-10 s with every backend.
-DEFAULT_CASES = 20
+# As many as the CLI, so that a student's test and the CLI agree: a few seconds with every
+# backend (the references are cached across the calls of one pytest run).
+DEFAULT_CASES = VERIFY_DEFAULT_CASES
 
 
 def configure(*, cases: int | None = None, backends: Sequence[str] | None = None) -> None:

@@ -164,7 +164,7 @@ def test_a_backend_that_is_not_installed_exits_2_saying_how_to_install_it(
     )
     assert main(["--backend", "jax", "--cases", "1"]) == 2
     err = one_line_error(capsys)
-    assert "backend 'jax' needs jax, which is not installed: pip install 'handrnn[jax]'" in err
+    assert "backend 'jax' needs jax, which is not installed: pip install jax" in err
 
 
 @pytest.mark.parametrize(
@@ -342,3 +342,38 @@ def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(tmp_path: P
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_the_books_layer_passes_with_a_note_and_fails_strict_or_an_explicit_float64(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crosscheck_helpers import BOOK_SOURCE
+
+    (workdir / "book_layer.py").write_text(BOOK_SOURCE)
+    both = ["--layer", "book_layer:TimeRNN", *NUMERIC, *cases(*SMALL_IDS), "--no-explain"]
+    assert main(both) == 0
+    out = capsys.readouterr().out
+    assert "Note (float32_outputs, 2 cases): the layer computes in float32" in out
+    assert "--strict makes them fail" in out
+    assert main([*both, "--strict"]) == 1
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("FAIL: book_layer")
+    assert main([*both, "--dtype", "float64"]) == 1  # asked for float64: float32 is wrong
+    assert "float32_outputs" in capsys.readouterr().out
+    f32 = ["--layer", "book_layer:TimeRNN", *NUMERIC, "--cases", "6", "--dtype", "float32"]
+    assert main(f32) == 0
+
+
+def test_a_second_different_exception_of_the_same_call_is_shown(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "two_faults.py").write_text(
+        "from handrnn import TimeRNN\n\n\nclass TwoFaults(TimeRNN):\n"
+        "    def backward(self, dhs):\n"
+        "        if dhs.shape[0] == 1:\n            raise KeyError('first')\n"
+        "        raise ValueError('second')\n"
+    )
+    ids = ("f64:N1:D1:H1:small:stateless:3z:5", PASSING_ID)
+    assert main(["--layer", "two_faults:TwoFaults", *NUMERIC, *cases(*ids), "--no-explain"]) == 1
+    out = capsys.readouterr().out
+    assert "backward raised KeyError: 'first'" in out
+    assert "and also: backward raised ValueError: second" in out

@@ -137,7 +137,10 @@ class Plain:
             h = np.tanh((h0 if self.MISTAKE == "no_recurrence" else h) @ Wh + xs[:, t] @ Wx + b)
             if self.MISTAKE == "late_offset" and t >= 2:
                 h = h + 1e-3
-            hs[:, t] = h
+            if self.MISTAKE != "hs_unfilled" or t % 2 == 0:
+                hs[:, t] = h
+            else:
+                hs[:, t] = 7.0  # what an np.empty buffer may hold where nothing was written
         self.cache = (xs.copy(), h0.copy(), hs.copy())
         self.h = h.copy()
         return hs[:, ::-1].copy() if self.MISTAKE == "hs_reversed" else hs
@@ -173,6 +176,10 @@ class Plain:
             db = dt.sum(axis=(1, 2))
         if m == "second_call_off" and getattr(self, "called", False):
             db = 1.5 * db
+        if m == "weight_decay":
+            dWh = dWh + 0.01 * Wh
+        if m == "never_accumulated":
+            dWx = np.zeros_like(dWx)
         self.called = True
         for g, new in zip(self.grads, (dWx, dWh, db)):
             g[...] = new
@@ -196,6 +203,9 @@ PLAIN_CAUSES = [
     ("db_axis", "{dt}:N3:D2:H3:moderate:stateless:4z,3z2:7", "db_wrong_axis"),
     ("dx_Wx", "{dt}:N2:D3:H3:moderate:stateless:4z:7", "dx_Wx_not_T"),
     ("dh_zero", STATEFUL, "zero"),
+    ("never_accumulated", STATEFUL, "zero"),
+    ("weight_decay", STATEFUL, "extra_term"),
+    ("hs_unfilled", "{dt}:N2:D3:H4:moderate:stateless:4z:7", "hs_unfilled"),
     ("dWh_transposed", STATEFUL, "transposed"),
     ("dWx_sign", STATEFUL, "scaled"),
     ("dxs_reversed", STATEFUL, "time_reversed"),
@@ -317,3 +327,12 @@ def test_every_mistake_changes_something_on_a_rich_case() -> None:
             not np.allclose(r.backward[-1].dWx, w.backward[-1].dWx)
             for r, w in zip(right, wrong, strict=True)
         ), m.name
+
+
+def test_gradients_never_accumulated_weight_decay_and_an_unfilled_buffer_are_named() -> None:
+    d = diagnosis_of(plain("never_accumulated"), STATEFUL.format(dt="f64"))
+    assert "computed but never accumulated into grads[0]" in d.lines[0]
+    d = diagnosis_of(plain("weight_decay"), STATEFUL.format(dt="f64"))
+    assert d.lines[0].startswith("dWh is the true value plus 0.01 x Wh: an extra term")
+    d = diagnosis_of(plain("hs_unfilled"), "f64:N2:D3:H4:moderate:stateless:4z:7")
+    assert d.lines[0].startswith("hs holds values that tanh cannot produce")

@@ -39,3 +39,23 @@ def test_import_handrnn_loads_only_numpy_and_the_standard_library() -> None:
     # does): part of NumPy, not a dependency of ours.
     cython = {name for name in loaded if name == "cython_runtime" or name.startswith("_cython_")}
     assert loaded - stdlib - cython - {"handrnn", "numpy"} == set()
+
+
+PLUGIN_PROBE = """
+import json, sys
+before = set(sys.modules)
+import crosscheck.pytest_plugin
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_the_pytest_plugin_imports_neither_numpy_nor_the_checker() -> None:
+    """It is loaded into every pytest run of an environment that has handrnn."""
+    here = str(Path(handrnn.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": here}
+    out = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    ours = {m for m in json.loads(out) if m.split(".")[0] in ("crosscheck", "numpy", "handrnn")}
+    assert ours == {"crosscheck", "crosscheck.backends", "crosscheck.pytest_plugin",
+                    "crosscheck.settings"}  # fmt: skip
