@@ -108,7 +108,7 @@ def target_for(obj: Any) -> Target | None:
                       f"loaded from {path} in a worker process")  # fmt: skip
     try:
         path = inspect.getsourcefile(obj)
-    except TypeError:
+    except (TypeError, OSError):  # a builtin, or a class typed into a notebook or a REPL
         return None
     if not path or not Path(path).is_file():
         return None

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from crosscheck import compare
 from crosscheck.cases import Case
 from crosscheck.drive import Observed
-from crosscheck.quantities import QUANTITIES, SegmentValues
+from crosscheck.quantities import QUANTITIES, Position, SegmentValues
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -91,13 +92,19 @@ class Note:
 
 @dataclass(frozen=True)
 class Evidence:
-    """One case as the layer computed it, beside one oracle's reference."""
+    """One case as the layer computed it, beside one oracle's reference, with the
+    threshold each position was judged against."""
 
     case: Case
     observed: Observed
     oracle: str
     accuracy: float
     reference: list[SegmentValues]
+    limits: dict[Position, float] = field(default_factory=dict)
+
+    def limit(self, p: Position) -> float:
+        """The threshold `p` was judged against (the case dtype's, if it was not judged)."""
+        return self.limits.get(p) or compare.limit(self.case, p, self.accuracy)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from crosscheck.isolation import (
 )
 from crosscheck.oracles import Oracle, available_backends
 from crosscheck.policy import Policy
-from crosscheck.quantities import SegmentValues, positions, value_at
+from crosscheck.quantities import Position, SegmentValues, positions, value_at
 from crosscheck.references import (
     DEFAULT_CACHE,
     Cache,
@@ -247,11 +247,13 @@ def _check_case(
     if _oracles_disagree(report, case, judged):
         return
     mismatched = False
+    limits: list[dict[Position, float]] = []
     for info, ref in judged:
         report.checked[info.name] = report.checked.get(info.name, 0) + 1
-        mismatched |= _judge(report, case, observed, info, ref, policy)
+        limits.append({})
+        mismatched |= _judge(report, case, observed, info, ref, policy, limits[-1])
     info, ref = judged[0]
-    evidence = Evidence(case, observed, info.name, info.accuracy, ref)
+    evidence = Evidence(case, observed, info.name, info.accuracy, ref, limits[0])
     if case.id in report.failing_cases and (
         report.evidence is None or (mismatched and not _has_mismatch(report, report.evidence))
     ):
@@ -293,8 +295,10 @@ def _judge(
     info: OracleInfo,
     ref: list[SegmentValues],
     policy: Policy,
+    limits: dict[Position, float],
 ) -> bool:
-    """Compare every completed segment of `observed` with `ref`; True on any mismatch."""
+    """Compare every completed segment of `observed` with `ref`; True on any mismatch.
+    limits: filled with the threshold each position was judged against."""
     mismatched = False
     for p in positions(observed.segments):
         k, j, q = p
@@ -310,6 +314,7 @@ def _judge(
                                 case.id)  # fmt: skip
                 limit = as_float32
         report.cell(info.name, q).add(err.error, limit, case.id)
+        limits[p] = limit
         if err.error <= limit:
             continue
         mismatched = True
