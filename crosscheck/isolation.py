@@ -51,6 +51,7 @@ class LayerLoadError(Exception):
 class Limits:
     timeout: float = DEFAULT_TIMEOUT  # per call into the layer
     memory: int = DEFAULT_MEMORY  # per worker
+    total: float | None = None  # for everything the layer does in this pool (a submission)
 
     @property
     def import_timeout(self) -> float:
@@ -177,6 +178,7 @@ class WorkerPool:
         self.imported: set[str] = set()  # frameworks the layer imported in its worker
         self._workers: list[_Worker] = []
         self._retired: list[Child] = []
+        self._started = time.monotonic()
 
     # -- starting ----------------------------------------------------------------------
 
@@ -300,10 +302,15 @@ class WorkerPool:
             except WireError as exc:
                 self._give_up(w, f"The layer broke its worker's private channel ({exc}).")
         now = time.monotonic()
+        over_total = self.limits.total is not None and now - self._started > self.limits.total
         for w in workers:
             if w.child.closed:
                 continue
-            if now > w.deadline:
+            if over_total:
+                where = _call_words(*w.call, w.case)
+                self._give_up(w, f"The layer ran past the total time limit of "
+                              f"{self.limits.total:g} s {where}.")  # fmt: skip
+            elif now > w.deadline:
                 limit = self.limits.import_timeout if w.call[0] == "import" else self.limits.timeout
                 where = _call_words(*w.call, w.case)
                 self._give_up(w, f"The layer ran past the time limit of {limit:g} s {where}.")

@@ -113,6 +113,7 @@ def verify(
     jobs: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: int = DEFAULT_MEMORY,
+    total_timeout: float | None = None,
     isolate: bool = True,
     strict: bool = False,
     explicit_dtype: bool = False,
@@ -122,7 +123,8 @@ def verify(
 
     layer: a class or factory, or a spec 'module:Attr' / 'file.py:Attr'. It runs in
     worker processes (`jobs`, default the machine's cores), each call limited to
-    `timeout` seconds and each worker to `memory_limit` bytes; a class a fresh process
+    `timeout` seconds, each worker to `memory_limit` bytes, and all the layer does to
+    `total_timeout` seconds (None: no total limit); a class a fresh process
     cannot import by name runs in this process instead (report.isolation says so), as
     does every layer with isolate=False (fast, for trusted code: no limits, no protection).
     cases: how many to draw from the seeded generator, or the cases themselves.
@@ -146,7 +148,9 @@ def verify(
     refs = References(sources, cache)
     count = cases if isinstance(cases, int) else len(cases)
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
-    layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit), isolate)
+    layer_spec, runner = _runner(
+        layer, jobs, Limits(timeout, memory_limit, total_timeout), isolate
+    )
     report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how)
     report.planned, report.strict = count, strict
     policy = Policy(strict, explicit_dtype)
