@@ -176,6 +176,7 @@ class WorkerPool:
         self.how = self.target.how
         self.fatal: str | None = None  # why the layer was given up on
         self.imported: set[str] = set()  # frameworks the layer imported in its worker
+        self.skipped: list[str] = []  # what loading left out (a notebook's magics)
         self._workers: list[_Worker] = []
         self._retired: list[Child] = []
         self._started = time.monotonic()
@@ -202,6 +203,9 @@ class WorkerPool:
                 if frame.get("op") == "ready":
                     w.ready = True
                     self.imported.update(_names(frame.get("imported")))
+                    skipped = frame.get("skipped")
+                    if isinstance(skipped, list) and not self.skipped:
+                        self.skipped = [str(x)[:200] for x in skipped[:50]]
                 elif frame.get("op") == "load_error":
                     error = str(frame.get("message"))[:2000]
                     self._retire(w)
@@ -392,6 +396,7 @@ class InProcess:
         self.factory = factory
         self.how = f"in this process, not isolated ({why})"
         self.imported: set[str] = set()
+        self.skipped: list[str] = []
 
     def start(self) -> None:
         pass

@@ -216,6 +216,9 @@ def render_text(report: Report, *, with_verdict: bool = True) -> str:
     if report.isolation.startswith("in this process"):
         parts += _wrap(f"The layer ran {report.isolation}: save it in a module for an isolated "
                        "check.", 98)  # fmt: skip
+    if report.left_out:
+        parts += ["", f"Not run from the notebook ({len(report.left_out)}; IPython only):"]
+        parts += ["  " + (s if len(s) <= 96 else s[:93] + "...") for s in report.left_out[:8]]
     if report.notes:
         parts += ["", notes_text(report)]
     parts += ["", summary_table(report)]
@@ -267,6 +270,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "fatal": report.fatal,
         "output": report.output,
         "imported": report.imported,
+        "left_out": report.left_out,
         "interrupted": report.interrupted,
         "elapsed_s": round(report.elapsed, 3),
         "backends": [

@@ -134,6 +134,7 @@ class Report:
     fatal: str | None = None  # why the layer was given up on: exit, signal, time, memory
     output: str = ""  # what the layer printed, shortened
     imported: list[str] = field(default_factory=list)  # frameworks the layer imported
+    left_out: list[str] = field(default_factory=list)  # what loading the layer left out
     interrupted: bool = False
     elapsed: float = 0.0
     # The first failing case (the first with a mismatch if any) and the longest case.

@@ -148,9 +148,7 @@ def verify(
     refs = References(sources, cache)
     count = cases if isinstance(cases, int) else len(cases)
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
-    layer_spec, runner = _runner(
-        layer, jobs, Limits(timeout, memory_limit, total_timeout), isolate
-    )
+    layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit, total_timeout), isolate)
     report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how)
     report.planned, report.strict = count, strict
     policy = Policy(strict, explicit_dtype)
@@ -207,6 +205,7 @@ def _finish(report: Report, runner: Runner, start: float) -> Report:
     report.fatal = runner.fatal
     report.output = runner.output()
     report.imported = sorted(runner.imported)
+    report.left_out = list(runner.skipped)
     report.elapsed = time.perf_counter() - start
     return report
 

@@ -6,7 +6,8 @@ The judge (crosscheck.isolation) starts it with the layer's stdout and stderr go
 pipes of their own, and talks to it over FD_IN / FD_OUT in crosscheck.wire frames:
 
     judge -> worker   {"op": "load", "target": {...}, "sys_path": [...], "memory_limit": n}
-    worker -> judge   {"op": "call", "what": "import"}  then  {"op": "ready"}
+    worker -> judge   {"op": "call", "what": "import"}  then  {"op": "ready", "imported": [...],
+                      "skipped": [what a notebook's loading left out]}
                       or {"op": "load_error", "message": ...}
     judge -> worker   {"op": "case", "id": CASE_ID}   (repeated; end of file: stop)
     worker -> judge   {"op": "call", "what": "forward", "segment": k, "call": j} ...
@@ -80,8 +81,9 @@ def _import_module(target: dict[str, Any]) -> Any:
     raise LoadError(f"unknown kind of layer target {kind!r}")
 
 
-def load(target: dict[str, Any]) -> LayerFactory:
-    """The layer factory a target names. Raises LoadError; lets SystemExit and the like out."""
+def load(target: dict[str, Any]) -> tuple[LayerFactory, list[str]]:
+    """The layer factory a target names, and what loading it skipped (a notebook's magics).
+    Raises LoadError; lets SystemExit and the like out."""
     what = repr(target.get("module") or target.get("path"))
     try:
         module = _import_module(target)
@@ -103,7 +105,9 @@ def load(target: dict[str, Any]) -> LayerFactory:
             f"{where}:{attr} is not callable: it must build a layer as "
             f"{attr}(Wx, Wh, b, stateful=...)"
         )
-    return obj  # type: ignore[no-any-return]
+    skipped = getattr(module, "__crosscheck_skipped__", None)
+    lines = [str(x)[:200] for x in skipped][:50] if isinstance(skipped, list) else []
+    return obj, lines
 
 
 def _limit_memory(limit: int | None) -> None:
@@ -127,14 +131,15 @@ def serve(fd_in: int, fd_out: int) -> None:
     before = set(_imported())
     send(fd_out, {"op": "call", "what": "import", "segment": 0, "call": None})
     try:
-        factory = load(hello["target"])
+        factory, skipped = load(hello["target"])
     except LoadError as exc:
         send(fd_out, {"op": "load_error", "message": str(exc)})
         return
     except BaseException as exc:  # SystemExit, KeyboardInterrupt at import
         send(fd_out, {"op": "fatal", "message": _at_import(exc)})
         return
-    send(fd_out, {"op": "ready", "imported": [m for m in _imported() if m not in before]})
+    send(fd_out, {"op": "ready", "imported": [m for m in _imported() if m not in before],
+                  "skipped": skipped})  # fmt: skip
 
     def on_call(what: str, segment: int, call: int | None) -> None:
         send(fd_out, {"op": "call", "what": what, "segment": segment, "call": call})
