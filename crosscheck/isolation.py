@@ -41,6 +41,7 @@ DEFAULT_MEMORY = 4 * 2**30  # bytes per worker
 # never less than IMPORT_FLOOR.
 IMPORT_FLOOR = 10.0
 POLL = 0.2  # seconds between looks at the workers' memory
+IN_WORKER = "CROSSCHECK_WORKER"  # set in a worker's environment
 
 
 class LayerLoadError(Exception):
@@ -139,6 +140,7 @@ def _importable(module: str) -> bool:
 def _worker_env(jobs: int) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"  # what the layer prints before it dies is shown
+    env[IN_WORKER] = "1"  # a verify() in the layer's own module refuses to run there
     if jobs > 1:  # one BLAS thread per worker, not one per core per worker
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")

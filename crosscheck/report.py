@@ -9,6 +9,7 @@ values beside a reference, so that diagnosis and plots never drive the layer aga
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crosscheck import compare
@@ -107,7 +108,7 @@ class Evidence:
         return self.limits.get(p) or compare.limit(self.case, p, self.accuracy)
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     layer: str
     seed: int
@@ -147,8 +148,20 @@ class Report:
     smallest_case: str | None = None
     smallest_reproducer: str | None = None
     numbers: list[str] = field(default_factory=list)
+    # How a notebook shows the report (set by crosscheck.verification: crosscheck.html).
+    html_renderer: Callable[[Report], str] | None = field(default=None, compare=False)
     _last_failing: str = field(default="", repr=False)
     _last_by_quantity: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Report {self.verdict_word}: {self.layer}, {self.case_count} cases, "
+            f"{self.failing_count} failing, {len(self.notes)} notes>"
+        )
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter shows the report as HTML: verdict, table, notes, diagnosis, plots."""
+        return None if self.html_renderer is None else self.html_renderer(self)
 
     @property
     def ok(self) -> bool:

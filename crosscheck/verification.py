@@ -26,10 +26,12 @@ from crosscheck import compare
 from crosscheck.cases import DTYPES, Case, iter_cases
 from crosscheck.diagnose import diagnose
 from crosscheck.drive import LayerFactory, Observed
+from crosscheck.html import report_html
 from crosscheck.integrity import tampering
 from crosscheck.isolation import (
     DEFAULT_MEMORY,
     DEFAULT_TIMEOUT,
+    IN_WORKER,
     InProcess,
     Limits,
     Target,
@@ -138,6 +140,11 @@ def verify(
     Ctrl-C.
     """
     start = time.perf_counter()
+    if os.environ.get(IN_WORKER):
+        raise RuntimeError(
+            "verify() was called while crosscheck's worker loaded the layer's module (or "
+            "notebook): put the call under `if __name__ == '__main__':`"
+        )
     if isinstance(cases, int) and (cases < 0 or seed < 0):
         raise ValueError(f"cases and seed must be >= 0, got {cases} and {seed}")
     sources = (
@@ -149,7 +156,8 @@ def verify(
     count = cases if isinstance(cases, int) else len(cases)
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
     layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit, total_timeout), isolate)
-    report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how)
+    report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how,
+                    html_renderer=report_html)  # fmt: skip
     report.planned, report.strict = count, strict
     policy = Policy(strict, explicit_dtype)
     drawn = isinstance(cases, int)
