@@ -32,6 +32,7 @@ MAX_HEADER = 16 * 2**20  # bytes of JSON in one frame
 MAX_PAYLOAD = 2 * 2**30  # bytes of arrays in one frame
 MAX_ARRAYS = 100_000
 _LEN = struct.Struct(">I")
+Spec = tuple[np.dtype[Any], tuple[int, ...], int]  # dtype, shape, bytes of one array
 MAGIC = b"CCW1"
 
 
@@ -63,7 +64,7 @@ def encode(body: Any) -> bytes:
     return MAGIC + _LEN.pack(len(header)) + header + b"".join(a.tobytes() for a in arrays)
 
 
-def _array_specs(header: dict[str, Any]) -> list[tuple[np.dtype[Any], tuple[int, ...], int]]:
+def _array_specs(header: dict[str, Any]) -> list[Spec]:
     specs = header.get("arrays")
     if not isinstance(specs, list) or len(specs) > MAX_ARRAYS:
         raise WireError("frame header has no valid 'arrays' list")
@@ -103,8 +104,8 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._need: tuple[dict[str, Any], list[tuple[np.dtype[Any], tuple[int, ...], int]]] | None
-        self._need = None
+        # The header of the frame being read, its arrays' specs and their total size.
+        self._need: tuple[dict[str, Any], list[Spec], int] | None = None
         self._header_len: int | None = None
         self.ready: deque[Any] = deque()  # whole frames `receive` has read but not returned
 
@@ -132,10 +133,10 @@ class FrameReader:
                     raise WireError(f"frame header is not JSON: {exc}") from None
                 if not isinstance(header, dict) or "body" not in header:
                     raise WireError("frame header has no body")
-                self._need = (header, _array_specs(header))
+                specs = _array_specs(header)
+                self._need = (header, specs, sum(s[2] for s in specs))
                 del self._buf[: 4 + n]
-            header, specs = self._need
-            size = sum(s[2] for s in specs)
+            header, specs, size = self._need
             if len(self._buf) < size:
                 return
             arrays, offset = [], 0
