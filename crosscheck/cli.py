@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from crosscheck import cs231n
 from crosscheck.cases import DTYPES, parse_case
 from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
 from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
-from crosscheck.render import dump_json, render_text, verdict
+from crosscheck.render import dump_json, render_text, to_json, verdict
 from crosscheck.report import EXIT_INTERRUPTED, EXIT_USAGE, Report
 from crosscheck.verification import DEFAULT_CASES, Interrupted, verify
 
@@ -43,10 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--layer",
-        default="handrnn:TimeRNN",
+        default=None,
         metavar="MODULE:ATTR",
         help="the layer class, built as ATTR(Wx, Wh, b, stateful=...); MODULE is "
-        "importable from the current directory (default: handrnn:TimeRNN)",
+        "importable from the current directory (default: handrnn:TimeRNN). With --api "
+        "cs231n: MODULE or FILE.py, or one part of it, MODULE:rnn_forward or "
+        "MODULE:rnn_step_forward",
+    )
+    p.add_argument(
+        "--api",
+        choices=["book", "cs231n"],
+        default="book",
+        help="book: a TimeRNN class (default); cs231n: a module of CS231n-style functions "
+        "rnn_forward, rnn_backward, rnn_step_forward, rnn_step_backward, checked as two "
+        "parts (the sequence functions, the step functions)",
     )
     p.add_argument(
         "--backend",
@@ -170,16 +182,47 @@ def _validate(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _run(args: argparse.Namespace) -> Report:
+def _specs(args: argparse.Namespace) -> list[str]:
+    """The layer specs to check: one, or with --api cs231n one per part asked for."""
+    if args.api == "book":
+        return [args.layer or "handrnn:TimeRNN"]
+    if not args.layer:
+        raise UsageError("--api cs231n needs --layer MODULE (or FILE.py) with the functions")
+    where, sep, part = args.layer.rpartition(":")
+    if sep and part in cs231n.PARTS:
+        return [args.layer]
+    if sep and where and not part.endswith(".py"):
+        raise UsageError(
+            f"--layer {args.layer}: with --api cs231n, name the module alone or one part of "
+            f"it, {where}:rnn_forward or {where}:rnn_step_forward"
+        )
+    return [f"{args.layer}:{p}" for p in cs231n.PARTS]
+
+
+def _run(args: argparse.Namespace) -> list[Report]:
     cases = _validate(args)
+    reports = []
+    for spec in _specs(args):
+        try:
+            reports.append(_run_one(args, spec, cases))
+        except Interrupted as exc:
+            print("crosscheck: interrupted", file=sys.stderr)
+            reports.append(exc.report)
+            break
+    return reports
+
+
+def _run_one(args: argparse.Namespace, spec: str, cases: Any) -> Report:
     bar = ProgressBar(sys.stderr)
     show = sys.stderr.isatty() and not args.quiet and not args.no_progress
     try:
         return verify(
-            args.layer,
+            spec,
             cases=cases,
             seed=args.seed,
-            dtypes=args.dtype or DTYPES,
+            # CS231n's own checks are float64 and its code allocates with np.zeros (float64):
+            # a float32 check is asked for with --dtype float32.
+            dtypes=args.dtype or (("float64",) if args.api == "cs231n" else DTYPES),
             backends=list(dict.fromkeys(args.backend)) if args.backend else None,
             explain=not args.no_explain,
             progress=bar if show else None,
@@ -188,30 +231,77 @@ def _run(args: argparse.Namespace) -> Report:
             memory_limit=args.memory_limit,
             strict=args.strict,
             explicit_dtype=bool(args.dtype),
+            api=args.api,
         )
     finally:
         bar.close()
 
 
-def _emit(report: Report, args: argparse.Namespace) -> int:
-    """Write the report where it was asked for; the exit code."""
-    if args.plot:
+def _overall(reports: list[Report], args: argparse.Namespace) -> tuple[int, str]:
+    """The exit code and verdict line of a check made of several parts (--api cs231n)."""
+    code = cs231n.exit_code([r.exit_code for r in reports])
+    word = {0: "PASS", 1: "FAIL", 130: "INTERRUPTED"}.get(code, "INCONCLUSIVE")
+    said = "; ".join(
+        f"{' and '.join(cs231n.FUNCTIONS.get(r.name('forward'), ('?',)))}: {r.verdict_word}"
+        for r in reports
+    )
+    return code, f"{word}: {args.layer} (--api cs231n): {said}"
+
+
+def _emit(reports: list[Report], args: argparse.Namespace) -> int:
+    """Write the reports where they were asked for; the exit code."""
+    if len(reports) == 1:
+        return _emit_one(reports[0], args, args.plot, args.json)
+    code, line = _overall(reports, args)
+    for r in reports:
+        plot = str(Path(args.plot) / r.name("forward")) if args.plot else None
+        _emit_one(r, args, plot, None)
+        if args.json != "-" and not args.quiet:
+            print()
+    parts = [to_json(r) for r in reports]
+    whole = {"schema_version": parts[0]["schema_version"], "api": "cs231n",
+             "layer": args.layer, "verdict": line.split(":", 1)[0].lower(),
+             "ok": code == 0, "exit_code": code, "parts": parts}  # fmt: skip
+    if args.json == "-":
+        print(json.dumps(whole, indent=2))
+        print(line, file=sys.stderr)
+        return code
+    print(line)
+    if args.json:
         try:
-            plots = write_plots(report, args.plot)
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(whole, indent=2) + "\n")
+        except OSError as exc:
+            print(f"crosscheck: error: cannot write --json {args.json}: {exc.strerror}",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+    return code
+
+
+def _emit_one(
+    report: Report, args: argparse.Namespace, plot: str | None, json_path: str | None
+) -> int:
+    """Write the report where it was asked for; the exit code. With json_path None and
+    --json - (a part of several), stdout is left to the caller."""
+    if plot:
+        try:
+            Path(plot).mkdir(parents=True, exist_ok=True)
+            plots = write_plots(report, plot)
         except PlotError as exc:
             print(f"crosscheck: cannot plot: {exc}", file=sys.stderr)
         else:
             if not args.quiet:
-                print(f"crosscheck: plots of the {plots.why} {plots.case.id} in {args.plot}",
+                print(f"crosscheck: plots of the {plots.why} {plots.case.id} in {plot}",
                       file=sys.stderr)  # fmt: skip
     if args.json == "-":
-        print(dump_json(report))  # stdout is for the machine: the verdict goes to stderr
+        if json_path:
+            print(dump_json(report))  # stdout is for the machine: the verdict goes to stderr
         print(verdict(report), file=sys.stderr)
         return report.exit_code
     print(verdict(report) if args.quiet else render_text(report))
-    if args.json:
+    if json_path:
         try:
-            with open(args.json, "w", encoding="utf-8") as fh:
+            with open(json_path, "w", encoding="utf-8") as fh:
                 fh.write(dump_json(report) + "\n")
         except OSError as exc:
             print(f"crosscheck: error: cannot write --json {args.json}: {exc.strerror}",
@@ -221,15 +311,11 @@ def _emit(report: Report, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    report: Report | None = None
+    reports: list[Report] = []
     try:
         args = build_parser().parse_args(argv)
-        try:
-            report = _run(args)
-        except Interrupted as exc:
-            print("crosscheck: interrupted", file=sys.stderr)
-            report = exc.report
-        return _emit(report, args)
+        reports = _run(args)
+        return _emit(reports, args)
     except (UsageError, BackendUnavailable, PlotUnavailable, LayerLoadError) as exc:
         print(f"crosscheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -240,4 +326,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): say nothing more, on a stdout that is gone.
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return report.exit_code if report is not None else EXIT_USAGE
+        return cs231n.exit_code([r.exit_code for r in reports]) if reports else EXIT_USAGE

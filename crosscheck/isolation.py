@@ -18,6 +18,7 @@ which says so in the report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.machinery
 import inspect
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crosscheck import cs231n
 from crosscheck.cases import Case
 from crosscheck.child import Child, signal_name
 from crosscheck.codec import observed_from_wire
@@ -70,8 +72,25 @@ class Target:
     from_cwd: bool = False
 
 
-def target_from_spec(spec: str) -> Target:
-    """'module:Attr' or 'path/to/file.py:Attr'. Raises LayerLoadError on another form."""
+def target_from_spec(spec: str, api: str = "book") -> Target:
+    """'module:Attr' or 'path/to/file.py:Attr'. Raises LayerLoadError on another form.
+    api "cs231n": Attr names a part of a CS231n-style module (crosscheck.cs231n.PARTS),
+    which the worker adapts to a layer."""
+    target = _book_target(spec)
+    if api == "book":
+        return target
+    if api != "cs231n":
+        raise LayerLoadError(f"api must be book or cs231n, got {api!r}")
+    part = spec.rpartition(":")[2]
+    if part not in cs231n.PARTS:
+        raise LayerLoadError(
+            f"with --api cs231n, --layer is MODULE or FILE.py, or one part of it: "
+            f"MODULE:rnn_forward or MODULE:rnn_step_forward; got {spec!r}"
+        )
+    return dataclasses.replace(target, load={**target.load, "api": "cs231n"})
+
+
+def _book_target(spec: str) -> Target:
     where, sep, attr = spec.rpartition(":")
     if not sep or not where or not attr:
         raise LayerLoadError(
@@ -116,6 +135,25 @@ def target_for(obj: Any) -> Target | None:
         return None
     return Target(f"{path}:{qualname}", {"kind": "file", "path": path, "attr": qualname},
                   f"loaded from its source file {path} in a worker process")  # fmt: skip
+
+
+def target_for_adapter(layer: Any) -> Target | None:
+    """A Target for a class crosscheck.cs231n.adapter made, or None if a fresh process
+    cannot find its module by name or file."""
+    found = cs231n.adapted(layer)
+    if found is None:
+        return None
+    name, part = found
+    module = sys.modules.get(name)
+    load = {"attr": part, "api": "cs231n"}
+    if name != "__main__" and _importable(name):
+        return Target(f"{name}:{part}", {"kind": "module", "module": name, **load},
+                      "imported in a worker process")  # fmt: skip
+    path = getattr(module, "__file__", None)
+    if not path or not Path(path).is_file():
+        return None
+    return Target(f"{path}:{part}", {"kind": "file", "path": path, "module_name": name, **load},
+                  f"loaded from {path} in a worker process")  # fmt: skip
 
 
 def _importable(module: str) -> bool:

@@ -39,7 +39,8 @@ def _worst(report: Report, quantity: str) -> tuple[str, float, float, int] | Non
 def summary_table(report: Report) -> str:
     """Per quantity: the worst relative error over every case and oracle, its threshold,
     and in how many cases it was wrong."""
-    lines = [f"{'':<5} {'worst error':>13} {'threshold':>10}  {'wrong in':<18} {'against':<14}"]
+    w = max([5, *(len(report.name(q)) for q in QUANTITIES)])
+    lines = [f"{'':<{w}} {'worst error':>13} {'threshold':>10}  {'wrong in':<18} {'against':<14}"]
     for q in QUANTITIES:
         worst = _worst(report, q)
         if worst is None:
@@ -49,7 +50,10 @@ def summary_table(report: Report) -> str:
         judged = max(report.checked.values(), default=0)
         mark = "  <- wrong" if error > limit else ""
         wrong = f"{bad} of {judged} cases"
-        lines.append(f"{q:<5} {fmt_error(error):>13} {limit:>10.1e}  {wrong:<18} {b:<14}{mark}")
+        name = report.name(q)
+        lines.append(
+            f"{name:<{w}} {fmt_error(error):>13} {limit:>10.1e}  {wrong:<18} {b:<14}{mark}"
+        )
     lines.append(
         f"error: largest |layer - reference| / max(|reference|, {compare.FLOOR:g}), over all cases;"
     )
@@ -71,7 +75,7 @@ def verdict(report: Report) -> str:
         return f"FAIL: {report.layer}: {report.fatal}"
     if report.failed:
         bad = report.failing_count
-        names = ", ".join(report.failures_by_quantity())
+        names = ", ".join(report.name(q) for q in report.failures_by_quantity())
         line = f"FAIL: {report.layer} is wrong on {bad} of {n} cases ({names})"
         return line + (f"; {report.not_run} cases not run" if report.not_run else "")
     if report.interrupted:
@@ -134,12 +138,14 @@ def failure_details(report: Report) -> str:
         if first.kind == "mismatch":
             worst = _worst(report, q)
             error, limit = (worst[1], worst[2]) if worst else (first.error or 0.0, 0.0)
-            lines.append(f"  {q:<5} {fmt_error(error)} (threshold {limit:.1e}), "
+            lines.append(f"  {report.name(q):<5} {fmt_error(error)} (threshold {limit:.1e}), "
                          f"{in_cases}; first against {first.backend}:")  # fmt: skip
             lines.append(f"        case {first.case_id}")
             lines.append(f"        {_where(first)}{_when(first)}")
         else:
-            lines.append(f"  {q:<5} {first.kind}{', ' + in_cases if in_cases else ''}:")
+            lines.append(
+                f"  {report.name(q):<5} {first.kind}{', ' + in_cases if in_cases else ''}:"
+            )
             lines += ["        " + ln for ln in _wrap(first.message, 90)]
             if first.case_id:
                 lines.append(f"        case {first.case_id}, {_where(first)}")
@@ -213,6 +219,8 @@ def render_text(report: Report, *, with_verdict: bool = True) -> str:
         f"seed {report.seed}, {report.elapsed:.1f} s"
     )
     parts = [*_wrap(head, 98), *(_wrap(verdict(report), 98) if with_verdict else [])]
+    if report.legend:
+        parts += _wrap(report.legend, 98)
     if report.isolation.startswith("in this process"):
         parts += _wrap(f"The layer ran {report.isolation}: save it in a module for an isolated "
                        "check.", 98)  # fmt: skip
@@ -256,6 +264,8 @@ def to_json(report: Report) -> dict[str, Any]:
 
     return {
         "schema_version": JSON_SCHEMA_VERSION,
+        "api": report.api,
+        "names": report.names,
         "verdict": report.verdict_word,
         "ok": report.ok,
         "exit_code": report.exit_code,
@@ -285,6 +295,7 @@ def to_json(report: Report) -> dict[str, Any]:
             {
                 "backend": b,
                 "quantity": q,
+                "name": report.name(q),
                 "worst_error": num(c.error),
                 "threshold": c.threshold,
                 "ratio": num(c.ratio),
@@ -294,7 +305,10 @@ def to_json(report: Report) -> dict[str, Any]:
             }
             for (b, q), c in report.cells.items()
         ],
-        "failures": [{**f.__dict__, "error": num(f.error)} for f in report.failures],
+        "failures": [
+            {**f.__dict__, "name": report.name(f.quantity), "error": num(f.error)}
+            for f in report.failures
+        ],
         "disagreements": [{**d.__dict__, "error": num(d.error)} for d in report.disagreements],
         "unchecked": report.unchecked,
         "diagnosis": report.diagnosis,

@@ -148,6 +148,11 @@ class Report:
     smallest_case: str | None = None
     smallest_reproducer: str | None = None
     numbers: list[str] = field(default_factory=list)
+    # What the layer's API calls each quantity (crosscheck.cs231n.NAMES; empty: the book's
+    # names), a sentence saying so, and the --api that reruns a case.
+    api: str = "book"
+    names: dict[str, str] = field(default_factory=dict)
+    legend: str = ""
     # How a notebook shows the report (set by crosscheck.verification: crosscheck.html).
     html_renderer: Callable[[Report], str] | None = field(default=None, compare=False)
     _last_failing: str = field(default="", repr=False)
@@ -162,6 +167,10 @@ class Report:
     def _repr_html_(self) -> str | None:
         """Jupyter shows the report as HTML: verdict, table, notes, diagnosis, plots."""
         return None if self.html_renderer is None else self.html_renderer(self)
+
+    def name(self, quantity: str) -> str:
+        """`quantity` (or the object a problem concerns) in the layer's own words."""
+        return self.names.get(quantity, quantity)
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from crosscheck import compare
+from crosscheck import compare, cs231n
 from crosscheck.cases import DTYPES, Case, iter_cases
 from crosscheck.diagnose import diagnose
 from crosscheck.drive import LayerFactory, Observed
@@ -37,6 +37,7 @@ from crosscheck.isolation import (
     Target,
     WorkerPool,
     target_for,
+    target_for_adapter,
     target_from_spec,
 )
 from crosscheck.oracles import Oracle, available_backends
@@ -69,9 +70,10 @@ class Interrupted(KeyboardInterrupt):
         self.report = report
 
 
-def reproducer(spec: str, case_id: str, backend: str | None = None) -> str:
+def reproducer(spec: str, case_id: str, backend: str | None = None, api: str = "book") -> str:
     """One shell line that reruns exactly one case."""
     cmd = f"python -m crosscheck --layer {shlex.quote(spec)} --case {shlex.quote(case_id)}"
+    cmd += "" if api == "book" else f" --api {api}"
     return cmd + (f" --backend {backend}" if backend else "")
 
 
@@ -79,12 +81,20 @@ Runner = WorkerPool | InProcess
 
 
 def _runner(
-    layer: LayerFactory | str, jobs: int, limits: Limits, isolate: bool
+    layer: LayerFactory | str, jobs: int, limits: Limits, isolate: bool, api: str = "book"
 ) -> tuple[str, Runner]:
     """(spec, runner): a worker pool for anything a fresh process can load by name."""
     target: Target | None
+    adapted = cs231n.adapted(layer)
+    if api != "book" and not isinstance(layer, str):
+        raise ValueError(f"api={api!r} takes a spec 'module:PART'; or pass cs231n.adapter(module)")
     if isinstance(layer, str):
-        target = target_from_spec(layer)
+        target = target_from_spec(layer, api)
+    elif adapted is not None:  # a cs231n.adapter class: its module's functions, by name
+        target = target_for_adapter(layer) if isolate else None
+        if target is None:
+            why = "isolate=False" if not isolate else f"{adapted[0]} cannot be loaded by name"
+            return f"{adapted[0]}:{adapted[1]}", InProcess(layer, why)
     else:
         target = target_for(layer) if isolate else None
     if target is None:
@@ -120,6 +130,7 @@ def verify(
     strict: bool = False,
     explicit_dtype: bool = False,
     cache: Cache = DEFAULT_CACHE,
+    api: str = "book",
 ) -> Report:
     """Check `layer` (built as `layer(Wx, Wh, b, stateful=...)`) on random cases.
 
@@ -135,6 +146,9 @@ def verify(
     explain: on a failure, diagnose it and shrink it to the smallest failing case.
     strict: notes (crosscheck.policy) fail too; explicit_dtype: the caller chose `dtypes`,
     so float32 results in float64 cases fail rather than being noted.
+    api: "cs231n" takes a spec 'module:PART' / 'file.py:PART' naming one part of a module
+    of CS231n-style functions (PART: rnn_forward or rnn_step_forward, crosscheck.cs231n),
+    reported in the module's names; a class from crosscheck.cs231n.adapter needs no api.
     Raises BackendUnavailable if a named backend is missing, LayerLoadError if the layer
     cannot be loaded, Interrupted (a KeyboardInterrupt carrying the partial report) on
     Ctrl-C.
@@ -155,9 +169,14 @@ def verify(
     refs = References(sources, cache)
     count = cases if isinstance(cases, int) else len(cases)
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
-    layer_spec, runner = _runner(layer, jobs, Limits(timeout, memory_limit, total_timeout), isolate)
+    limits = Limits(timeout, memory_limit, total_timeout)
+    layer_spec, runner = _runner(layer, jobs, limits, isolate, api)
     report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how,
                     html_renderer=report_html)  # fmt: skip
+    adapted = cs231n.adapted(layer)
+    part = adapted[1] if adapted else layer_spec.rpartition(":")[2] if api == "cs231n" else None
+    if part in cs231n.NAMES:
+        report.api, report.names, report.legend = "cs231n", cs231n.NAMES[part], cs231n.legend(part)
     report.planned, report.strict = count, strict
     policy = Policy(strict, explicit_dtype)
     drawn = isinstance(cases, int)
@@ -240,7 +259,7 @@ def _check_case(
             continue
         report.add_failure(
             Failure(p.kind, p.quantity, case.id, p.segment, p.call, p.message,
-                    reproducer(report.layer, case.id)), case
+                    reproducer(report.layer, case.id, api=report.api)), case
         )  # fmt: skip
     judged: list[tuple[OracleInfo, list[SegmentValues]]] = []
     for info in infos:
@@ -341,7 +360,7 @@ def _judge(
                 j,
                 f"{q} differs from {info.name}: error {err.error:.3g} > threshold {limit:.3g} "
                 f"({where}{when})",
-                reproducer(report.layer, case.id, info.backend),
+                reproducer(report.layer, case.id, info.backend, report.api),
                 backend=info.name,
                 error=err.error,
                 threshold=limit,
@@ -368,6 +387,9 @@ def _explain(report: Report, runner: Runner, refs: References, policy: Policy) -
         if failing:
             found = diagnose(ev.case, ev.observed.segments, ev.reference, failing, ev.accuracy)
             report.diagnosis = list(found.lines)
+            part = report.names.get("forward", "")  # a cs231n part is named by its forward
+            if part in cs231n.PARTS:
+                report.diagnosis += cs231n.hints(found.causes, part)
     case = ev.case if ev is not None else report.failing_cases[report.failing_case_ids[0]]
     fast = _fast_references(refs)
     results: dict[str, tuple[Observed, OracleInfo | None, Values]] = {}
@@ -390,7 +412,9 @@ def _explain(report: Report, runner: Runner, refs: References, policy: Policy) -
         return
     obs, info, ref = results[small.id]
     report.smallest_case = small.id
-    report.smallest_reproducer = reproducer(report.layer, small.id, info.backend if info else None)
+    report.smallest_reproducer = reproducer(
+        report.layer, small.id, info.backend if info else None, report.api
+    )
     report.numbers = numbers(small, obs, ref, info.accuracy if info else 0.0)
 
 

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crosscheck import notebook
+from crosscheck import cs231n, notebook
 from crosscheck.cases import parse_case
 from crosscheck.codec import observed_to_wire
 from crosscheck.drive import LayerFactory, drive
@@ -91,6 +91,13 @@ def load(target: dict[str, Any]) -> tuple[LayerFactory, list[str]]:
         raise
     except Exception as exc:
         raise LoadError(f"importing {what} failed: {type(exc).__name__}: {exc}") from None
+    skipped = getattr(module, "__crosscheck_skipped__", None)
+    lines = [str(x)[:200] for x in skipped][:50] if isinstance(skipped, list) else []
+    if target.get("api") == "cs231n":  # functions, not a class: the adapter is the layer
+        try:
+            return cs231n.adapter(module, str(target["attr"])), lines
+        except (cs231n.NotCS231n, ValueError) as exc:
+            raise LoadError(str(exc)) from None
     obj: Any = module
     attr = str(target["attr"])
     for part in attr.split("."):
@@ -105,8 +112,6 @@ def load(target: dict[str, Any]) -> tuple[LayerFactory, list[str]]:
             f"{where}:{attr} is not callable: it must build a layer as "
             f"{attr}(Wx, Wh, b, stateful=...)"
         )
-    skipped = getattr(module, "__crosscheck_skipped__", None)
-    lines = [str(x)[:200] for x in skipped][:50] if isinstance(skipped, list) else []
     return obj, lines
 
 
