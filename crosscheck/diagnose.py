@@ -22,7 +22,7 @@ Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,7 @@ class _View:
     reference: Sequence[SegmentValues]
     failing: frozenset[Position]
     accuracy: float
+    limits: Mapping[Position, float]  # the judge's thresholds, where it kept them
 
     def positions(self, quantity: str) -> list[Position]:
         """Every compared position of `quantity`, in segment and call order."""
@@ -95,7 +96,7 @@ class _View:
         return self.reference[p[0]].get(p[2], p[1] or 0)
 
     def limit(self, p: Position) -> float:
-        return compare.limit(self.case, p, self.accuracy)
+        return self.limits.get(p) or compare.limit(self.case, p, self.accuracy)
 
     def error(self, p: Position, against: Array) -> float:
         return compare.relative_error(p[2], self.obs(p), against).error
@@ -433,18 +434,20 @@ def diagnose(
     reference: Sequence[SegmentValues],
     failing: Sequence[Position],
     accuracy: float = 0.0,
+    limits: Mapping[Position, float] | None = None,
 ) -> Diagnosis:
     """Explain the failing positions of one case.
 
     observed: the layer's completed segments (e.g. `drive(...).segments`); reference: a
     float64 reference of at least as many segments; failing: (segment, call, quantity)
     of every mismatch (call None for hs and h), e.g. from the report's failures;
-    accuracy: the reference oracle's.
+    accuracy: the reference oracle's; limits: the threshold each position was judged
+    against (report Evidence.limits), else compare.limit's.
     """
     failing_set = frozenset(p for p in failing if p[0] < len(observed))
     if not failing_set:
         return Diagnosis()
-    view = _View(case, case.data(), observed, reference, failing_set, accuracy)
+    view = _View(case, case.data(), observed, reference, failing_set, accuracy, limits or {})
     todo = view.failing_quantities()
     causes: list[str] = []
     lines: list[str] = []

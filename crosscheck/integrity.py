@@ -52,6 +52,7 @@ def tampering() -> str | None:
     for name in FUNCTIONS:
         if not _defined_in_numpy(getattr(np, name, None)):
             return f"numpy.{name} is not NumPy's own"
-    if (compare.FLOOR, tuple(sorted(compare.RTOL.items()))) != compare.AS_DEFINED:
+    now = (compare.FLOOR, compare.TWIN_FACTOR, tuple(sorted(compare.RTOL.items())))
+    if now != compare.AS_DEFINED:
         return "crosscheck's tolerance constants (crosscheck.compare) were changed"
     return None

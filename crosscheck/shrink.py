@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from crosscheck import compare
 from crosscheck.cases import Case, Segment, Start
 from crosscheck.drive import Observed
-from crosscheck.quantities import SegmentValues, positions, value_at
+from crosscheck.quantities import Position, SegmentValues, positions, value_at
 
 Array = NDArray[Any]
 Signature = frozenset[tuple[str, str]]  # (failure kind, quantity); empty when it passes
@@ -218,6 +218,7 @@ def numbers(
     accuracy: float,
     limit: int = 8,
     per_quantity: int = 2,
+    limits: Mapping[Position, float] | None = None,
 ) -> list[str]:
     """For `case`: the layer's problems, then up to `limit` wrong entries (at most
     `per_quantity` per quantity and position), each as index, layer value, reference value;
@@ -229,7 +230,7 @@ def numbers(
     for p in positions(observed.segments):
         k, j, q = p
         obs, want = value_at(observed.segments, p), value_at(reference, p)
-        limit_q = compare.limit(case, p, accuracy)
+        limit_q = (limits or {}).get(p) or compare.limit(case, p, accuracy)
         diff = np.abs(obs.astype(np.float64) - want) / compare.scale(want)
         where = f"segment {k}" + ("" if j is None else f", backward call {j}")
         for idx in np.argwhere(~(diff <= limit_q))[:per_quantity]:

@@ -54,6 +54,8 @@ from crosscheck.references import (
 )
 from crosscheck.report import Disagreement, Evidence, Failure, Report
 from crosscheck.shrink import Signature, numbers, shrink
+from crosscheck.twin import errors as twin_errors_of
+from crosscheck.twin import run_twin
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_CASES = 100
@@ -278,10 +280,11 @@ def _check_case(
         return
     mismatched = False
     limits: list[dict[Position, float]] = []
+    twin = _Twin(case)
     for info, ref in judged:
         report.checked[info.name] = report.checked.get(info.name, 0) + 1
         limits.append({})
-        mismatched |= _judge(report, case, observed, info, ref, policy, limits[-1])
+        mismatched |= _judge(report, case, observed, info, ref, policy, limits[-1], twin)
     info, ref = judged[0]
     evidence = Evidence(case, observed, info.name, info.accuracy, ref, limits[0])
     if case.id in report.failing_cases and (
@@ -290,6 +293,23 @@ def _check_case(
         report.evidence = evidence
     if report.longest is None or _length(case) > _length(report.longest.case):
         report.longest = evidence
+
+
+class _Twin:
+    """The float32 twin of a case (crosscheck.twin), run once when first needed, and its
+    error against each oracle's reference."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.values: list[SegmentValues] | None = None
+        self.errors: dict[str, dict[Position, float]] = {}
+
+    def error(self, oracle: str, reference: list[SegmentValues], p: Position) -> float | None:
+        if oracle not in self.errors:
+            if self.values is None:
+                self.values = run_twin(self.case, dtype="float32")
+            self.errors[oracle] = twin_errors_of(self.values, reference)
+        return self.errors[oracle].get(p)
 
 
 def _length(case: Case) -> tuple[int, int]:
@@ -326,6 +346,7 @@ def _judge(
     ref: list[SegmentValues],
     policy: Policy,
     limits: dict[Position, float],
+    twin: _Twin,
 ) -> bool:
     """Compare every completed segment of `observed` with `ref`; True on any mismatch.
     limits: filled with the threshold each position was judged against."""
@@ -334,10 +355,13 @@ def _judge(
         k, j, q = p
         value = value_at(observed.segments, p)
         in_float32 = value.dtype == np.float32 and not policy.fails("float32_outputs")
-        limit = compare.limit(case, p, info.accuracy, "float32" if in_float32 else None)
+        judged_as = "float32" if in_float32 else case.dtype
+        twin_error = twin.error(info.name, ref, p) if judged_as == "float32" else None
+        limit = compare.limit(case, p, info.accuracy, judged_as, twin_error)
         err = compare.relative_error(q, value, value_at(ref, p))
         if not err.error <= limit and case.dtype == "float64" and not in_float32:
-            as_float32 = compare.limit(case, p, info.accuracy, "float32")
+            as_float32 = compare.limit(case, p, info.accuracy, "float32",
+                                       twin.error(info.name, ref, p))  # fmt: skip
             if err.error <= as_float32 and not policy.fails("float32_precision"):
                 report.add_note("float32_precision",
                                 f"{q}: relative error {err.error:.2g} in a float64 case",
@@ -385,14 +409,15 @@ def _explain(report: Report, runner: Runner, refs: References, policy: Policy) -
             if f.kind == "mismatch" and f.case_id == ev.case.id and f.backend == ev.oracle
         ]
         if failing:
-            found = diagnose(ev.case, ev.observed.segments, ev.reference, failing, ev.accuracy)
+            found = diagnose(ev.case, ev.observed.segments, ev.reference, failing, ev.accuracy,
+                             ev.limits)  # fmt: skip
             report.diagnosis = list(found.lines)
             part = report.names.get("forward", "")  # a cs231n part is named by its forward
             if part in cs231n.PARTS:
                 report.diagnosis += cs231n.hints(found.causes, part)
     case = ev.case if ev is not None else report.failing_cases[report.failing_case_ids[0]]
     fast = _fast_references(refs)
-    results: dict[str, tuple[Observed, OracleInfo | None, Values]] = {}
+    results: dict[str, tuple[Observed, OracleInfo | None, Values, dict[Position, float]]] = {}
 
     def fails(c: Case) -> Signature:
         if runner.fatal:
@@ -404,18 +429,19 @@ def _explain(report: Report, runner: Runner, refs: References, policy: Policy) -
         scratch = Report(report.layer, report.seed, [])
         _check_case(scratch, c, obs, {} if info is None else {info.name: ref},
                     [] if info is None else [info], False, policy)  # fmt: skip
-        results[c.id] = (obs, info, ref)
+        kept = scratch.longest.limits if scratch.longest is not None else {}
+        results[c.id] = (obs, info, ref, kept)
         return frozenset((f.kind, f.quantity) for f in scratch.failures)
 
     small = shrink(case, fails)
     if small.id not in results:
         return
-    obs, info, ref = results[small.id]
+    obs, info, ref, limits = results[small.id]
     report.smallest_case = small.id
     report.smallest_reproducer = reproducer(
         report.layer, small.id, info.backend if info else None, report.api
     )
-    report.numbers = numbers(small, obs, ref, info.accuracy if info else 0.0)
+    report.numbers = numbers(small, obs, ref, info.accuracy if info else 0.0, limits=limits)
 
 
 def _fast_references(refs: References) -> References:

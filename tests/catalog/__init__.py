@@ -142,6 +142,7 @@ CATALOG: list[Entry] = [
     _right("vectorized", "no cells; input projection and each weight gradient one product"),
     _right("step_accumulate", "other orders of operations; einsums accumulated into grads"),
     _right("float64_internal", "computes in float64 whatever the dtype; rounds only outputs"),
+    _right("time_major", "states kept time-major, batched products, tensordot for the sums"),
     # Right as the book's training loop uses them, each worth a note (crosscheck.policy).
     _noted("book_original",
            "the book's code unmodified: hs and dxs hard-coded to float32 (dtype='f')",
