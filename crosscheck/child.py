@@ -69,7 +69,9 @@ class Capture:
 class Child:
     """A running child: `to_child` / `from_child` are the wire's file descriptors."""
 
-    def __init__(self, module: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, module: str, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> None:
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -83,6 +85,7 @@ class Child:
                 pass_fds=(to_r, from_w),
                 start_new_session=True,
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
             )
         except BaseException:
             for fd in (to_w, from_r, out_r, err_r):

@@ -21,7 +21,9 @@ from typing import Any, NoReturn, TextIO
 
 from crosscheck import cs231n
 from crosscheck.cases import DTYPES, parse_case
-from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
+from crosscheck.grade import main as grade_main
+from crosscheck.gradescope import bundle_main
+from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError, parse_size
 from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, to_json, verdict
@@ -112,16 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _size(text: str) -> int:
-    """'4G' / '512M' / '1073741824' -> bytes."""
-    units = {"K": 2**10, "M": 2**20, "G": 2**30}
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    """argparse's form of isolation.parse_size."""
     try:
-        n = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M or 4G)") from None
-    if n < 64 * 2**20:
-        raise argparse.ArgumentTypeError(f"--memory-limit must be at least 64M, got {text!r}")
-    return int(n)
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class ProgressBar:
@@ -311,9 +308,14 @@ def _emit_one(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["grade"]:  # python -m crosscheck grade SUBMISSIONS/ --out OUT/
+        return grade_main(given[1:])
+    if given[:1] == ["gradescope-bundle"]:  # python -m crosscheck gradescope-bundle OUT.zip
+        return bundle_main(given[1:])
     reports: list[Report] = []
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(given)
         reports = _run(args)
         return _emit(reports, args)
     except (UsageError, BackendUnavailable, PlotUnavailable, LayerLoadError) as exc:

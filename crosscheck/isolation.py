@@ -72,6 +72,19 @@ class Target:
     from_cwd: bool = False
 
 
+def parse_size(text: str) -> int:
+    """'4G' / '512M' / '1073741824' -> bytes (at least 64M). Raises ValueError."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        n = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 512M or 4G)") from None
+    if n < 64 * 2**20:
+        raise ValueError(f"--memory-limit must be at least 64M, got {text!r}")
+    return int(n)
+
+
 def target_from_spec(spec: str, api: str = "book") -> Target:
     """'module:Attr' or 'path/to/file.py:Attr'. Raises LayerLoadError on another form.
     api "cs231n": Attr names a part of a CS231n-style module (crosscheck.cs231n.PARTS),

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from crosscheck.cases import Case
@@ -72,7 +74,7 @@ class ProcessSource:
     def __init__(self, backend: str) -> None:
         check_backend(backend)
         self.backend = backend
-        self.child = Child("crosscheck.oracles.service")
+        self.child = Child("crosscheck.oracles.service", _oracle_env(), _empty_dir())
         self.reader = FrameReader()
         self._pending: list[Case] | None = None
         send(self.child.to_child, {"op": "load", "backend": backend})
@@ -123,6 +125,24 @@ class ProcessSource:
 
 
 _PROCESSES: dict[str, ProcessSource] = {}
+_EMPTY: list[str] = []
+
+
+def _empty_dir() -> str:
+    """A fresh empty folder to start oracle processes in: `python -m` puts the working
+    directory first on sys.path, and the caller's (a submission's folder, say) may hold a
+    numpy.py or a torch.py that an oracle must never import."""
+    if not _EMPTY:
+        _EMPTY.append(tempfile.mkdtemp(prefix="crosscheck-oracles-"))
+    return _EMPTY[0]
+
+
+def _oracle_env() -> dict[str, str]:
+    """This process's environment, with this crosscheck first on PYTHONPATH: started in
+    an empty folder, the child must still find the very crosscheck of its judge."""
+    here = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 def backend_sources(backends: Sequence[str]) -> list[Source]:

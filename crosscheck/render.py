@@ -280,6 +280,11 @@ def to_json(report: Report) -> dict[str, Any]:
         "fatal": report.fatal,
         "output": report.output,
         "imported": report.imported,
+        "notes": [
+            {"kind": n.kind, "message": n.message, "case_id": n.case_id, "cases": n.cases}
+            for n in report.notes.values()
+        ],
+        "strict": report.strict,
         "left_out": report.left_out,
         "interrupted": report.interrupted,
         "elapsed_s": round(report.elapsed, 3),

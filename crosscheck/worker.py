@@ -36,8 +36,10 @@ from crosscheck.codec import observed_to_wire
 from crosscheck.drive import LayerFactory, drive
 from crosscheck.wire import FrameReader, receive, send
 
-# Frameworks and reference implementations whose import the report mentions.
-WATCHED_IMPORTS = ("torch", "jax", "autograd", "tensorflow", "handrnn", "crosscheck.oracles")
+# Frameworks and reference implementations whose import the report mentions (any other
+# crosscheck module than the worker's own counts too: crosscheck.mistakes is a model).
+WATCHED_IMPORTS = ("torch", "jax", "jaxlib", "autograd", "tensorflow", "keras", "flax",
+                   "chainer", "cupy", "dezero", "handrnn")  # fmt: skip
 
 
 class LoadError(Exception):
@@ -123,7 +125,11 @@ def _limit_memory(limit: int | None) -> None:
 
 
 def _imported() -> list[str]:
-    return [m for m in WATCHED_IMPORTS if m in sys.modules]
+    ours = [m for m in sys.modules if m.startswith("crosscheck.") and m not in _OWN]
+    return [m for m in WATCHED_IMPORTS if m in sys.modules] + sorted(ours)
+
+
+_OWN = frozenset(m for m in sys.modules if m.startswith("crosscheck."))  # the worker's own
 
 
 def serve(fd_in: int, fd_out: int) -> None:
