@@ -119,9 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--layer-attr",
-        default="TimeRNN",
+        default=None,
         metavar="NAME",
-        help="the class each submission defines (default TimeRNN)",
+        help="the class each submission defines (default TimeRNN; with --api cs231n, "
+        "rnn_forward: the sequence functions, or rnn_step_forward: the step functions)",
+    )
+    p.add_argument(
+        "--api",
+        choices=("book", "cs231n"),
+        default="book",
+        help="book: a TimeRNN class (default); cs231n: CS231n-style functions, checked "
+        "in float64 unless --dtype says otherwise",
     )
     p.add_argument(
         "--cases",
@@ -296,6 +304,8 @@ def analyse(source: str, attr: str, where: str = "") -> SourceInfo:
         if isinstance(node, ast.ClassDef):
             info.classes.append(node.name)
             how = "class" if node.name == attr else None
+        elif isinstance(node, ast.FunctionDef) and node.name == attr:  # --api cs231n
+            how = "class"
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
@@ -546,6 +556,7 @@ class Settings:
     plots: str
     json_failures: int = 100
     explicit_dtype: bool = False  # --dtype given: float32 results in float64 cases fail
+    api: str = "book"  # or "cs231n": functions, through crosscheck.cs231n's adapters
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -706,6 +717,7 @@ def _grade_one(
                     total_timeout=settings.submission_timeout,
                     strict=settings.strict,
                     explicit_dtype=settings.explicit_dtype,
+                    api=settings.api,
                     cache=cache,
                 )
         except LayerLoadError as exc:
@@ -790,7 +802,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise UsageError("--submission-timeout must be more than 0 seconds")
     if args.json_failures < 0:
         raise UsageError("--json-failures must be 0 or more")
-    if not args.layer_attr.isidentifier():
+    if args.layer_attr is not None and not args.layer_attr.isidentifier():
         raise UsageError(f"--layer-attr must be a Python name, got {args.layer_attr!r}")
     backends = list(dict.fromkeys(args.backend)) if args.backend else available_backends()
     for b in backends:
@@ -799,14 +811,17 @@ def _settings(args: argparse.Namespace) -> Settings:
         cases=args.cases,
         seed=args.seed,
         backends=backends,
-        dtypes=list(dict.fromkeys(args.dtype)) if args.dtype else list(DTYPES),
+        dtypes=list(dict.fromkeys(args.dtype))
+        if args.dtype
+        else (["float64"] if args.api == "cs231n" else list(DTYPES)),
         jobs=args.jobs,
         timeout=args.timeout,
         memory_limit=args.memory_limit,
         submission_timeout=args.submission_timeout,
         strict=args.strict,
         explain=not args.no_explain,
-        layer_attr=args.layer_attr,
+        layer_attr=args.layer_attr or ("rnn_forward" if args.api == "cs231n" else "TimeRNN"),
+        api=args.api,
         plots=args.plots if args.out else "none",
         json_failures=args.json_failures,
         explicit_dtype=bool(args.dtype),
