@@ -35,8 +35,8 @@ class Entry:
     name: short name; module: its import path (the class is `module:TimeRNN`);
     family: one of FAMILIES; mistake: the bug in one line (for a correct layer, how it
     differs from the book); correct: crosscheck must accept it at every dtype;
-    flags: for a wrong layer, the quantities it gets wrong (a report must name at
-    least one of them); kinds: the kinds of failure expected (mismatch, dtype,
+    flags: for a wrong layer, the quantities it gets wrong (a report must name exactly
+    these: a wrong forward makes the gradients wrong too); kinds: the kinds of failure expected (mismatch, dtype,
     protocol, ...); ok_dtypes: the dtypes at which a wrong layer is nevertheless
     right (crosscheck must accept it there).
     """
@@ -86,9 +86,10 @@ def _noted(module: str, what: str, note: str) -> Entry:
 CATALOG: list[Entry] = [
     # Forward math.
     _wrong("forward_no_bias", "forward",
-           "the bias b is left out: tanh(h Wh + x Wx)", _FORWARD),
+           "the bias b is left out: tanh(h Wh + x Wx)", _FORWARD | _GRADS),
     _wrong("forward_wh_transposed", "forward",
-           "the recurrence uses h Wh^T (column-vector formula in row-vector code)", _FORWARD),
+           "the recurrence uses h Wh^T (column-vector formula in row-vector code)",
+           _FORWARD | _GRADS),
     # Backward math.
     _wrong("tanh_grad_one_minus_h", "backward",
            "tanh' written as 1 - h instead of 1 - h^2", _GRADS),
@@ -107,12 +108,14 @@ CATALOG: list[Entry] = [
            "weight gradients replaced at each step (=) instead of summed (+=)", _WEIGHT_GRADS),
     # State across calls.
     _wrong("stateless_carries", "state",
-           "a stateless layer starts each forward from the previous h_T", _FORWARD,
+           "a stateless layer starts each forward from the previous h_T",
+           _FORWARD | _GRADS | {"forward"},
            kinds="mismatch exception"),  # a carried h of another batch size: broadcast error
     _wrong("set_state_ignored", "state",
-           "set_state stores h as self.h0, which forward never reads", _FORWARD),
+           "set_state stores h as self.h0, which forward never reads", _FORWARD | _GRADS),
     _wrong("reset_state_clears_dh", "state",
-           "reset_state clears dh instead of h: the state is carried through a reset", _FORWARD),
+           "reset_state clears dh instead of h: the state is carried through a reset",
+           _FORWARD | _GRADS),
     _wrong("backward_squares_cache", "state",
            "backward squares the cached h_t in place: a 2nd backward and the carry go wrong",
            _FORWARD | _GRADS, kinds="mismatch protocol"),
