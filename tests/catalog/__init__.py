@@ -36,9 +36,10 @@ class Entry:
     family: one of FAMILIES; mistake: the bug in one line (for a correct layer, how it
     differs from the book); correct: crosscheck must accept it at every dtype;
     flags: for a wrong layer, the quantities it gets wrong (a report must name exactly
-    these: a wrong forward makes the gradients wrong too); kinds: the kinds of failure expected (mismatch, dtype,
-    protocol, ...); ok_dtypes: the dtypes at which a wrong layer is nevertheless
-    right (crosscheck must accept it there).
+    these: a wrong forward makes the gradients wrong too); kinds: the kinds of failure
+    expected (mismatch, exception, protocol, ...); note: for the "notes" family, the
+    note (crosscheck.policy.NOTES) the layer must get: it passes by default and fails
+    with --strict.
     """
 
     name: str
