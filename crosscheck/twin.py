@@ -51,26 +51,12 @@ from numpy.typing import NDArray
 
 from crosscheck import compare
 from crosscheck.cases import Case, CaseData
-from crosscheck.quantities import BACKWARD_QUANTITIES, FORWARD_QUANTITIES, Grads, SegmentValues
+from crosscheck.quantities import Grads, Position, SegmentValues, positions
 
 Array = NDArray[Any]
-# (segment, backward call or None for hs and h, quantity): the positions that
-# crosscheck.verification judges.
-Position = tuple[int, int | None, str]
 
 K = compare.TWIN_FACTOR  # the rule itself lives in crosscheck.compare
 TWIN_DTYPES = compare.TWIN_DTYPES
-
-
-def positions(values: Sequence[SegmentValues]) -> list[Position]:
-    """Every (segment, call, quantity) of `values`: hs and h with call None, then the five
-    backward quantities of each backward call."""
-    out: list[Position] = []
-    for k, seg in enumerate(values):
-        out += [(k, None, q) for q in FORWARD_QUANTITIES]
-        for j in range(len(seg.backward)):
-            out += [(k, j, q) for q in BACKWARD_QUANTITIES]
-    return out
 
 
 def _forward(Wx: Array, Wh: Array, b: Array, h0: Array, xs: Array) -> Array:
