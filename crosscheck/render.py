@@ -229,7 +229,8 @@ def render_text(report: Report, *, with_verdict: bool = True) -> str:
         parts += ["  " + (s if len(s) <= 96 else s[:93] + "...") for s in report.left_out[:8]]
     if report.notes:
         parts += ["", notes_text(report)]
-    parts += ["", summary_table(report)]
+    if report.cells:  # nothing was compared when the layer was stopped at once
+        parts += ["", summary_table(report)]
     if report.fatal:
         parts += ["", *_wrap(f"Stopped: {report.fatal}", 98)]
         if report.not_run:
