@@ -17,13 +17,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from crosscheck import cs231n
+from crosscheck.arguments import Parser, UsageError, size
 from crosscheck.cases import DTYPES, parse_case
 from crosscheck.grade import main as grade_main
 from crosscheck.gradescope import bundle_main
-from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError, parse_size
+from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
 from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, to_json, verdict
@@ -31,17 +32,8 @@ from crosscheck.report import EXIT_INTERRUPTED, EXIT_USAGE, Report
 from crosscheck.verification import DEFAULT_CASES, Interrupted, verify
 
 
-class UsageError(Exception):
-    """A mistake on the command line or in --layer: reported in one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see python -m crosscheck --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m crosscheck",
         description="Check a hand-written TimeRNN against JAX, PyTorch and finite differences.",
     )
@@ -108,17 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                    help="seconds each call into the layer may take "
                    f"(default {DEFAULT_TIMEOUT:g})")  # fmt: skip
-    p.add_argument("--memory-limit", type=_size, default=DEFAULT_MEMORY, metavar="SIZE",
+    p.add_argument("--memory-limit", type=size, default=DEFAULT_MEMORY, metavar="SIZE",
                    help="memory for each worker process, e.g. 512M or 4G (default 4G)")  # fmt: skip
     return p
-
-
-def _size(text: str) -> int:
-    """argparse's form of isolation.parse_size."""
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class ProgressBar:

@@ -54,14 +54,15 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from crosscheck import gradebook
+from crosscheck.arguments import Parser, UsageError, size
 from crosscheck.backends import BACKENDS, BackendUnavailable, available_backends, check_backend
 from crosscheck.cases import DTYPES
 from crosscheck.diagnose import diagnose
 from crosscheck.gradescope import results
-from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError, parse_size
+from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
 from crosscheck.notebook import NotebookError, read_notebook
 from crosscheck.references import Cache, OracleError, backend_sources
 from crosscheck.report import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Report
@@ -90,17 +91,8 @@ SKIP_DIRS = frozenset(
 )
 
 
-class UsageError(Exception):
-    """A mistake on the command line: one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see python -m crosscheck grade --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m crosscheck grade",
         description="Check every submission of a class with crosscheck and score it.",
     )
@@ -167,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--memory-limit",
-        type=_size,
+        type=size,
         default=DEFAULT_MEMORY,
         metavar="SIZE",
         help="memory per worker process, e.g. 512M or 4G (default 4G)",
@@ -215,14 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no line per submission on stderr")
     return p
-
-
-def _size(text: str) -> int:
-    """argparse's form of isolation.parse_size."""
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------

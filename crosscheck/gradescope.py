@@ -41,9 +41,10 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import handrnn
+from crosscheck.arguments import Parser, UsageError
 from crosscheck.backends import BACKENDS
 from crosscheck.gradebook import Graded
 from crosscheck.isolation import parse_size
@@ -191,17 +192,8 @@ Test it on your machine without Gradescope (after installing crosscheck):
 """
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see python -m crosscheck gradescope-bundle --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m crosscheck gradescope-bundle",
         description="Write a Gradescope autograder zip that grades with crosscheck.",
     )
