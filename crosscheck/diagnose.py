@@ -313,7 +313,7 @@ def _match_precision(view: _View, todo: list[str]) -> tuple[list[str], list[str]
     for p in view.failing:
         if p[2] in todo:
             err = view.error(p, view.ref(p))
-            if not err <= SLACK * compare.threshold("float32", view.case.chain_steps(p[0])):
+            if not err <= SLACK * compare.limit(view.case, p, view.accuracy, "float32"):
                 return [], []
             worst = max(worst, err)
     where = "forward" if any(q in FORWARD_QUANTITIES for q in todo) else "backward"

@@ -7,6 +7,7 @@ import textwrap
 from typing import Any
 
 from crosscheck import compare
+from crosscheck.cases import parse_case
 from crosscheck.policy import note_text
 from crosscheck.quantities import FORWARD_QUANTITIES, QUANTITIES
 from crosscheck.report import Failure, Report
@@ -118,8 +119,7 @@ def _when(f: Failure) -> str:
 
 def _last_step(f: Failure) -> int:
     """The segment's last time step, from the case id."""
-    from_id = f.case_id.split(":")[6].split(",")[f.segment]
-    return int("".join(ch for ch in from_id if ch.isdigit()) or 1) - 1
+    return parse_case(f.case_id).segments[f.segment].T - 1
 
 
 def _where(f: Failure) -> str:

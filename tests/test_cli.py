@@ -377,3 +377,14 @@ def test_a_second_different_exception_of_the_same_call_is_shown(
     out = capsys.readouterr().out
     assert "backward raised KeyError: 'first'" in out
     assert "and also: backward raised ValueError: second" in out
+
+
+def test_backward_errors_read_backward_in_a_segment_with_its_own_batch_size(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "4zn3": T=4 for 3 samples. A hand-parsed id once read T=43 from that token.
+    argv = ["--layer", "tests.catalog.wrong_no_branch_sum:TimeRNN", *NUMERIC, "--no-explain",
+            *cases("f64:N2:D3:H4:moderate:stateless:1z,4zn3:5")]  # fmt: skip
+    assert main(argv) == 1  # one step has nothing to carry: segment 0 is right
+    out = capsys.readouterr().out
+    assert "segment 1, backward call 0: wrong from t=2 back to t=0, right at t=3" in out
