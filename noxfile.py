@@ -65,25 +65,24 @@ def compat(session: nox.Session, numpy: str) -> None:
 
 @nox.session(python=PY, default=False)
 def verify(session: nox.Session) -> None:
-    """The main job: handrnn against JAX and both PyTorch oracles, both dtypes."""
+    """The main job: handrnn's TimeRNN, TimeLSTM and TimeGRU, each against every oracle of
+    its kind (JAX, PyTorch's autograd loop and torch.nn.RNN / torch.nn.LSTM, finite
+    differences), both dtypes. Posargs replace the default arguments of each run."""
     session.install("-e", FRAMEWORKS)
-    session.run("python", "-m", "crosscheck", *(session.posargs or ["--cases", "240", "--strict"]))
+    for kind in ("rnn", "lstm", "gru"):
+        args = session.posargs or ["--cases", "240", "--strict"]
+        session.run("python", "-m", "crosscheck", "--kind", kind, *args)
 
 
 @nox.session(python=PY, default=False)
 @nox.parametrize("backend", ["jax", "torch", "numeric"])
 def verify_backend(session: nox.Session, backend: str) -> None:
-    """The main job against a single backend (jax, torch or numeric)."""
+    """The main job against a single backend (jax, torch or numeric), every layer kind."""
     extra = {"jax": "jax", "torch": "torch", "numeric": "test"}[backend]
     session.install("-e", f".[{extra}]")
-    session.run(
-        "python",
-        "-m",
-        "crosscheck",
-        "--backend",
-        backend,
-        *(session.posargs or ["--cases", "240", "--strict"]),
-    )
+    for kind in ("rnn", "lstm", "gru"):
+        args = session.posargs or ["--cases", "240", "--strict"]
+        session.run("python", "-m", "crosscheck", "--kind", kind, "--backend", backend, *args)
 
 
 @nox.session(python=PY, default=False)
@@ -98,8 +97,11 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(python=PY, default=False)
 def bench(session: nox.Session) -> None:
-    """Speed and memory table: handrnn vs the book's way, torch.nn.RNN and a JAX scan."""
-    session.install("-e", ".[frameworks]")
+    """Speed and memory tables: handrnn's TimeRNN, TimeLSTM, TimeGRU vs the book's way,
+    torch.nn.RNN / LSTM / GRU and JAX scans. threadpoolctl reports NumPy's BLAS kernel;
+    bench.py runs itself without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (its own process
+    only) unless given --keep-blas-env."""
+    session.install("-e", ".[frameworks]", "threadpoolctl")
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 

@@ -3,15 +3,17 @@
 A `Case` is plain data that a short string reproduces bit for bit:
 
     f32:N2:D3:H4:moderate:stateful:7z,7c2,7s*:981234
+    lstm:f64:N2:D3:H4:small:stateless:5z:42
 
-dtype : N, D, H : weight regime : stateful or stateless : segments : data seed.
+[layer kind :] dtype : N, D, H : weight regime : stateful or stateless : segments : data
+seed. The kind (KINDS: the book's tanh RNN, LSTM or GRU) is left out for the RNN.
 Each segment is one `forward(xs)` followed by one or two `backward(dhs)` calls:
 `<T><start>[2][*][n<N>]` where start is z (fresh layer or zeros), c (carry the state of
-the previous segment), s (`set_state(h)` first) or r (`reset_state()` first); `2`
-means backward is called twice in a row (with two different dhs), `*` marks a segment
-where a probe also checks what happens when the caller overwrites the returned hs
-before backward, and `n<N>` gives a stateless segment its own batch size (an epoch's
-short last batch: `3z,3zn1`).
+the previous segment), s (`set_state(h)` first; `set_state(h, c)` for the LSTM) or r
+(`reset_state()` first); `2` means backward is called twice in a row (with two different
+dhs), `*` marks a segment where a probe also checks what happens when the caller
+overwrites the returned hs before backward, and `n<N>` gives a stateless segment its own
+batch size (an epoch's short last batch: `3z,3zn1`).
 
 Sizes, regimes and chain shapes are drawn here and nowhere else.
 """
@@ -30,6 +32,11 @@ from numpy.typing import NDArray
 Array = NDArray[Any]
 Start = Literal["z", "c", "s", "r"]
 DTYPES = ("float32", "float64")
+# The layer kinds and the arrays a case of each has: Wx (D, G*H), Wh (H, G*H), b (G*H,)
+# for G = GATES[kind] blocks of H columns; kinds in CELL_STATE also carry a cell state c.
+KINDS = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+CELL_STATE = frozenset({"lstm"})
 REGIMES = ("small", "moderate", "saturating", "exploding")
 _DTYPE_CODES = {"float32": "f32", "float64": "f64"}
 
@@ -70,16 +77,19 @@ class Segment:
 
 @dataclass(frozen=True)
 class SegmentData:
-    """xs: (N, T, D); h_set: (N, H) if the segment calls set_state; dhs: (N, T, H) per backward."""
+    """xs: (N, T, D); h_set: (N, H) if the segment calls set_state, and c_set: (N, H) as
+    well for a kind with a cell state; dhs: (N, T, H) per backward."""
 
     xs: Array
     h_set: Array | None
     dhs: tuple[Array, ...]
+    c_set: Array | None = None
 
 
 @dataclass(frozen=True)
 class CaseData:
-    """The arrays of a case, in the case's dtype: Wx (D, H), Wh (H, H), b (H,) and the segments."""
+    """The arrays of a case, in the case's dtype: Wx (D, G*H), Wh (H, G*H), b (G*H,) (G = 1
+    for the RNN) and the segments."""
 
     Wx: Array
     Wh: Array
@@ -97,8 +107,11 @@ class Case:
     stateful: bool
     segments: tuple[Segment, ...]
     seed: int
+    kind: str = "rnn"
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.regime not in REGIMES:
@@ -135,13 +148,24 @@ class Case:
         """The short string that reproduces this case bit for bit (see the module doc)."""
         mode = "stateful" if self.stateful else "stateless"
         segs = ",".join(s.token() for s in self.segments)
+        kind = "" if self.kind == "rnn" else f"{self.kind}:"
         return (
-            f"{_DTYPE_CODES[self.dtype]}:N{self.N}:D{self.D}:H{self.H}:"
+            f"{kind}{_DTYPE_CODES[self.dtype]}:N{self.N}:D{self.D}:H{self.H}:"
             f"{self.regime}:{mode}:{segs}:{self.seed}"
         )
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def gates(self) -> int:
+        """G: how many blocks of H columns Wx, Wh and b have (1 for the RNN)."""
+        return GATES[self.kind]
+
+    @property
+    def has_cell(self) -> bool:
+        """Whether the layer carries a cell state c beside h (the LSTM)."""
+        return self.kind in CELL_STATE
 
     @property
     def total_steps(self) -> int:
@@ -167,18 +191,23 @@ class Case:
     def data(self) -> CaseData:
         """Draw the case's arrays from its seed (float64 draws rounded to the case dtype)."""
         rng = np.random.default_rng(self.seed)
-        Wx, Wh, b, x_scale = _weights(rng, self.regime, self.D, self.H)
+        Wx, Wh, b, x_scale = _weights(rng, self.regime, self.D, self.H, self.gates)
         segs = []
         for k, seg in enumerate(self.segments):
             N = self.batch(k)
             xs = rng.normal(0.0, x_scale, size=(N, seg.T, self.D))
             h_set = rng.uniform(-0.9, 0.9, size=(N, self.H)) if seg.start == "s" else None
             dhs = tuple(rng.normal(size=(N, seg.T, self.H)) for _ in range(seg.backwards))
+            # Drawn after everything else, so an RNN case's arrays stay what they were.
+            c_set = None
+            if self.has_cell and seg.start == "s":
+                c_set = self._cast(rng.uniform(-2.0, 2.0, size=(N, self.H)))
             segs.append(
                 SegmentData(
                     self._cast(xs),
                     None if h_set is None else self._cast(h_set),
                     tuple(self._cast(d) for d in dhs),
+                    c_set,
                 )
             )
         return CaseData(self._cast(Wx), self._cast(Wh), self._cast(b), tuple(segs))
@@ -188,26 +217,31 @@ class Case:
 
 
 def _weights(
-    rng: np.random.Generator, regime: str, D: int, H: int
+    rng: np.random.Generator, regime: str, D: int, H: int, gates: int = 1
 ) -> tuple[Array, Array, Array, float]:
-    """Wx, Wh, b and the input scale for a regime."""
+    """Wx (D, G*H), Wh (H, G*H), b (G*H,) and the input scale for a regime (G = gates)."""
+    GH = gates * H
     if regime == "exploding":
-        # Wh a scaled orthogonal matrix: gradients grow backwards through time.
-        q, r = np.linalg.qr(rng.normal(size=(H, H)))
-        Wh = 1.25 * q * np.sign(np.diag(r))
-        return rng.normal(0, 0.3 / np.sqrt(D), (D, H)), Wh, np.zeros(H), 0.5
+        # Each (H, H) block of Wh a scaled orthogonal matrix: gradients grow backwards
+        # through time (for the RNN; a gated layer's gates damp them to a degree).
+        blocks = []
+        for _ in range(gates):
+            q, r = np.linalg.qr(rng.normal(size=(H, H)))
+            blocks.append(1.25 * q * np.sign(np.diag(r)))
+        Wh = np.concatenate(blocks, axis=1)
+        return rng.normal(0, 0.3 / np.sqrt(D), (D, GH)), Wh, np.zeros(GH), 0.5
     gains = {
         "small": (0.1, 0.1, 0.1, 1.0),
         "moderate": (1.0, 0.8, 0.2, 1.0),
         "saturating": (3.0, 1.0, 1.0, 1.5),
     }
     gx, gh, gb, x_scale = gains[regime]
-    Wx = rng.normal(0, gx / np.sqrt(D), (D, H))
-    Wh = rng.normal(0, gh / np.sqrt(H), (H, H))
-    return Wx, Wh, rng.normal(0, gb, H), x_scale
+    Wx = rng.normal(0, gx / np.sqrt(D), (D, GH))
+    Wh = rng.normal(0, gh / np.sqrt(H), (H, GH))
+    return Wx, Wh, rng.normal(0, gb, GH), x_scale
 
 
-def draw_case(rng: np.random.Generator, dtype: str) -> Case:
+def draw_case(rng: np.random.Generator, dtype: str, kind: str = "rnn") -> Case:
     """One random case: a shape from the pool, a regime, a chain of segments."""
     N, D, H = NDH_POOL[rng.integers(len(NDH_POOL))]
     T = int(T_POOL[rng.integers(len(T_POOL))])
@@ -236,13 +270,19 @@ def draw_case(rng: np.random.Generator, dtype: str) -> Case:
                 N=None if Nk == N else Nk,
             )
         )
-    return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed=int(rng.integers(2**31)))
+    seed = int(rng.integers(2**31))
+    return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed, kind)
 
 
-def iter_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) -> Iterator[Case]:
-    """`count` cases, reproducible from `seed`, drawn one at a time (memory stays flat
-    however many are asked for); dtypes alternate so each gets its share. The list does
-    not depend on which backends are installed."""
+def iter_cases(
+    count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES, kind: str = "rnn"
+) -> Iterator[Case]:
+    """`count` cases of layer kind `kind`, reproducible from `seed`, drawn one at a time
+    (memory stays flat however many are asked for); dtypes alternate so each gets its
+    share. The list does not depend on which backends are installed; the kinds share
+    shapes and chains (kind lstm's case i is kind rnn's with gated weights)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if count < 0 or seed < 0:
         raise ValueError(f"count and seed must be >= 0, got {count} and {seed}")
     for dt in dtypes:
@@ -251,7 +291,7 @@ def iter_cases(count: int, seed: int = 0, dtypes: Sequence[str] = DTYPES) -> Ite
     if not dtypes:
         raise ValueError("at least one dtype is needed")
     for i in range(count):
-        yield draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)])
+        yield draw_case(np.random.default_rng([seed, i]), dtypes[i % len(dtypes)], kind)
 
 
 def generate_cases(
@@ -259,15 +299,16 @@ def generate_cases(
     seed: int = 0,
     dtypes: Sequence[str] = DTYPES,
     accept: Callable[[Case], bool] | None = None,
+    kind: str = "rnn",
 ) -> list[Case]:
     """`count` cases, reproducible from `seed` (the list `iter_cases` yields).
 
     accept: keep only the cases it approves, drawing on until `count` are kept.
     """
     if accept is None:
-        return list(iter_cases(count, seed, dtypes))
+        return list(iter_cases(count, seed, dtypes, kind))
     cases: list[Case] = []
-    for case in iter_cases(1000 * max(count, 1), seed, dtypes):
+    for case in iter_cases(1000 * max(count, 1), seed, dtypes, kind):
         if len(cases) == count:
             break
         if accept(case):
@@ -278,7 +319,7 @@ def generate_cases(
 
 
 _CASE_RE = re.compile(
-    r"^(?P<dtype>f32|f64):N(?P<N>\d+):D(?P<D>\d+):H(?P<H>\d+):(?P<regime>[a-z]+):"
+    r"^(?:(?P<kind>lstm|gru):)?(?P<dtype>f32|f64):N(?P<N>\d+):D(?P<D>\d+):H(?P<H>\d+):(?P<regime>[a-z]+):"
     r"(?P<mode>stateful|stateless):(?P<segs>[^:]+):(?P<seed>\d+)$"
 )
 _SEG_RE = re.compile(r"^(?P<T>\d+)(?P<start>[zcsr])(?P<two>2?)(?P<star>\*?)(?:n(?P<N>\d+))?$")
@@ -310,4 +351,5 @@ def parse_case(text: str) -> Case:
         m["mode"] == "stateful",
         tuple(segments),
         int(m["seed"]),
+        m["kind"] or "rnn",
     )

@@ -21,10 +21,11 @@ from typing import Any, TextIO
 
 from crosscheck import cs231n
 from crosscheck.arguments import Parser, UsageError, size
-from crosscheck.cases import DTYPES, parse_case
+from crosscheck.cases import DTYPES, KINDS, parse_case
 from crosscheck.grade import main as grade_main
 from crosscheck.gradescope import bundle_main
 from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
+from crosscheck.kinds import get_kind
 from crosscheck.oracles import BACKENDS, BackendUnavailable
 from crosscheck.plots import PlotError, PlotUnavailable, require_matplotlib, write_plots
 from crosscheck.render import dump_json, render_text, to_json, verdict
@@ -35,16 +36,26 @@ from crosscheck.verification import DEFAULT_CASES, Interrupted, verify
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m crosscheck",
-        description="Check a hand-written TimeRNN against JAX, PyTorch and finite differences.",
+        description="Check a hand-written TimeRNN (or TimeLSTM, TimeGRU) against JAX, PyTorch "
+        "and finite differences.",
     )
     p.add_argument(
         "--layer",
         default=None,
         metavar="MODULE:ATTR",
         help="the layer class, built as ATTR(Wx, Wh, b, stateful=...); MODULE is "
-        "importable from the current directory (default: handrnn:TimeRNN). With --api "
+        "importable from the current directory (default: handrnn's layer of --kind, "
+        "handrnn:TimeRNN). With --api "
         "cs231n: MODULE or FILE.py, or one part of it, MODULE:rnn_forward or "
         "MODULE:rnn_step_forward",
+    )
+    p.add_argument(
+        "--kind",
+        choices=list(KINDS),
+        default=None,
+        help="the layer kind: rnn (the book's tanh TimeRNN, default), lstm (TimeLSTM: Wx "
+        "(D, 4H), gates f, g, i, o; set_state(h, c)) or gru (TimeGRU: Wx (D, 3H), gates z, r, "
+        "h); --case ids carry their own",
     )
     p.add_argument(
         "--api",
@@ -158,15 +169,27 @@ def _validate(args: argparse.Namespace) -> Any:
         raise UsageError("--timeout must be more than 0 seconds")
     _check_outputs(args)
     try:
-        return [parse_case(c) for c in args.case] if args.case else args.cases
+        cases = [parse_case(c) for c in args.case] if args.case else args.cases
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.case:
+        kinds = sorted({c.kind for c in cases})
+        if len(kinds) > 1 or (args.kind and kinds != [args.kind]):
+            raise UsageError(
+                f"--case ids of kind {' and '.join(kinds)}"
+                + (f" with --kind {args.kind}" if args.kind else "")
+                + ": one run checks one layer kind"
+            )
+        args.kind = kinds[0]
+    if args.api == "cs231n" and (args.kind or "rnn") != "rnn":
+        raise UsageError("--api cs231n checks the tanh RNN functions only (--kind rnn)")
+    return cases
 
 
 def _specs(args: argparse.Namespace) -> list[str]:
     """The layer specs to check: one, or with --api cs231n one per part asked for."""
     if args.api == "book":
-        return [args.layer or "handrnn:TimeRNN"]
+        return [args.layer or f"handrnn:{get_kind(args.kind or 'rnn').layer_class}"]
     if not args.layer:
         raise UsageError("--api cs231n needs --layer MODULE (or FILE.py) with the functions")
     where, sep, part = args.layer.rpartition(":")
@@ -213,6 +236,7 @@ def _run_one(args: argparse.Namespace, spec: str, cases: Any) -> Report:
             strict=args.strict,
             explicit_dtype=bool(args.dtype),
             api=args.api,
+            kind=args.kind,
         )
     finally:
         bar.close()

@@ -23,13 +23,17 @@ MAX_TEXT = 4000  # characters of one message a child may send
 
 
 def _grads_body(g: Grads) -> dict[str, Any]:
-    return {q: getattr(g, q) for q in BACKWARD_QUANTITIES}
+    return {q: getattr(g, q) for q in BACKWARD_QUANTITIES if getattr(g, q) is not None}
 
 
 def values_to_wire(values: list[SegmentValues]) -> list[dict[str, Any]]:
-    return [
-        {"hs": v.hs, "h": v.h, "backward": [_grads_body(g) for g in v.backward]} for v in values
-    ]
+    out: list[dict[str, Any]] = []
+    for v in values:
+        body = {"hs": v.hs, "h": v.h, "backward": [_grads_body(g) for g in v.backward]}
+        if v.c is not None:
+            body["c"] = v.c
+        out.append(body)
+    return out
 
 
 def observed_to_wire(obs: Observed) -> dict[str, Any]:
@@ -51,9 +55,13 @@ def _array(x: Any, shape: tuple[int, ...], dtypes: tuple[str, ...], what: str) -
 def _grads(x: Any, case: Case, k: int, dtypes: tuple[str, ...], what: str) -> Grads:
     if not isinstance(x, dict):
         raise WireError(f"{what} is not a record")
-    N, T, D, H = case.batch(k), case.segments[k].T, case.D, case.H
-    shapes = {"dxs": (N, T, D), "dWx": (D, H), "dWh": (H, H), "db": (H,), "dh": (N, H)}
-    return Grads(**{q: _array(x.get(q), s, dtypes, f"{what} {q}") for q, s in shapes.items()})
+    N, T, D, H, GH = case.batch(k), case.segments[k].T, case.D, case.H, case.gates * case.H
+    shapes = {"dxs": (N, T, D), "dWx": (D, GH), "dWh": (H, GH), "db": (GH,), "dh": (N, H)}
+    got = {q: _array(x.get(q), s, dtypes, f"{what} {q}") for q, s in shapes.items()}
+    dc = x.get("dc")  # the LSTM's, where the layer exposes it; nothing else has one
+    if dc is not None and not case.has_cell:
+        raise WireError(f"{what} has a dc, but a {case.kind} layer has no cell state")
+    return Grads(**got, dc=None if dc is None else _array(dc, (N, H), dtypes, f"{what} dc"))
 
 
 def _segments(x: Any, case: Case, dtypes: tuple[str, ...]) -> list[SegmentValues]:
@@ -69,7 +77,12 @@ def _segments(x: Any, case: Case, dtypes: tuple[str, ...]) -> list[SegmentValues
         hs = _array(v.get("hs"), (N, seg.T, case.H), dtypes, f"segment {k} hs")
         h = _array(v.get("h"), (N, case.H), dtypes, f"segment {k} h")
         back = tuple(_grads(g, case, k, dtypes, f"segment {k}") for g in v["backward"])
-        out.append(SegmentValues(hs, h, back))
+        c = None  # the LSTM's cell state: every LSTM segment has one, no other does
+        if case.has_cell or v.get("c") is not None:
+            if not case.has_cell:
+                raise WireError(f"segment {k} has a c, but a {case.kind} layer has no cell state")
+            c = _array(v.get("c"), (N, case.H), dtypes, f"segment {k} c")
+        out.append(SegmentValues(hs, h, back, c))
     return out
 
 

@@ -1,18 +1,20 @@
 """Diagnosis: what a failing quantity most likely means, in plain words.
 
 A failing quantity is compared with the values that known backprop mistakes would
-produce on the same case. Those values come from crosscheck.mistakes, a float64 NumPy
-TimeRNN that can make exactly one mistake at a time. Quantities that no variant explains
-are tried against simple transforms of the reference (scaled by a constant,
-transposed, reversed in time, all zeros), then against "right only to float32
-precision". What is still unexplained is
-localised: which quantities are right and wrong, in which segment or backward call the
-error first shows, and where in time it starts.
+produce on the same case. Those values come from the case's layer kind
+(crosscheck.kinds): a float64 NumPy model of the layer (crosscheck.mistakes for the RNN,
+crosscheck.models for the LSTM and GRU) that can make exactly one mistake at a time.
+Quantities that no variant explains are tried against simple transforms of the reference
+(scaled by a constant, transposed, reversed in time, all zeros), then against "right
+only to float32 precision". What is still unexplained is localised: which quantities are
+right and wrong, in which segment or backward call the error first shows, and where in
+time it starts.
 
 `verify(explain=True)` calls `diagnose` on the values the report kept of one failing
 case: nothing here runs the layer.
 
-Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state:
+The lines of math a diagnosis quotes are the kind's (`Kind.math`); for the RNN, in the
+book's row vectors, for t = 0 .. T-1 and h_{-1} the initial state:
 
     a_t  = h_{t-1} Wh + x_t Wx + b,   h_t = tanh(a_t)
     dt_t = (dhs_t + dh_next) ⊙ (1 − h_t²),   dh_next = dt_{t+1} Wh^T   (zero at t = T-1)
@@ -31,7 +33,8 @@ from numpy.typing import NDArray
 
 from crosscheck import compare
 from crosscheck.cases import Case, CaseData
-from crosscheck.mistakes import MATH, MISTAKES, Mistake, simulate
+from crosscheck.kinds import Kind, kind_of
+from crosscheck.mistakes import Mistake
 from crosscheck.quantities import (
     BACKWARD_QUANTITIES,
     FORWARD_QUANTITIES,
@@ -52,7 +55,7 @@ CLOSER = 4.0
 START_WORDS = {
     "z": "from zeros",
     "c": "from the state carried over from the previous segment",
-    "s": "with set_state(h)",
+    "s": "with set_state",
     "r": "with reset_state()",
 }
 
@@ -81,12 +84,27 @@ class _View:
     accuracy: float
     limits: Mapping[Position, float]  # the judge's thresholds, where it kept them
 
+    @property
+    def kind(self) -> Kind:
+        return kind_of(self.case)
+
+    def math(self, quantity: str) -> str:
+        return self.kind.math.get(quantity, quantity)
+
     def positions(self, quantity: str) -> list[Position]:
-        """Every compared position of `quantity`, in segment and call order."""
+        """Every compared position of `quantity`, in segment and call order (none where the
+        layer has no such quantity: an LSTM's dc that the layer does not expose)."""
         if quantity in FORWARD_QUANTITIES:
-            return [(k, None, quantity) for k in range(len(self.observed))]
+            return [
+                (k, None, quantity)
+                for k, s in enumerate(self.observed)
+                if getattr(s, quantity) is not None
+            ]
         return [
-            (k, j, quantity) for k, s in enumerate(self.observed) for j in range(len(s.backward))
+            (k, j, quantity)
+            for k, s in enumerate(self.observed)
+            for j, g in enumerate(s.backward)
+            if getattr(g, quantity) is not None
         ]
 
     def obs(self, p: Position) -> Array:
@@ -144,8 +162,10 @@ def _verb(quantities: Sequence[str], singular: str, plural: str) -> str:
     return singular if len(quantities) == 1 else plural
 
 
-def _mistake_line(m: Mistake, quantities: Sequence[str], alternatives: Sequence[Mistake]) -> str:
-    math = "; ".join(MATH[q] for q in quantities if q in MATH)
+def _mistake_line(
+    kind: Kind, m: Mistake, quantities: Sequence[str], alternatives: Sequence[Mistake]
+) -> str:
+    math = "; ".join(kind.math[q] for q in quantities if q in kind.math)
     line = (
         f"{_words(quantities)} {_verb(quantities, 'matches', 'match')} what you get if {m.wrong}. "
         f"Right: {m.right.replace('{math}', math)}."
@@ -158,10 +178,11 @@ def _mistake_line(m: Mistake, quantities: Sequence[str], alternatives: Sequence[
 def _match_mistakes(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
     """Greedy cover of the failing quantities by known mistakes: (causes, lines)."""
     explained: list[tuple[Mistake, set[str]]] = []
-    for m in MISTAKES:
+    kind = view.kind
+    for m in kind.mistakes:
         if not m.applies(view.case):
             continue
-        at = _variant(simulate(view.case, view.data, m.name))
+        at = _variant(kind.simulate(view.case, view.data, m.name))
         qs = {q for q in todo if _explains(view, q, at)}
         if qs:
             explained.append((m, qs))
@@ -173,7 +194,7 @@ def _match_mistakes(view: _View, todo: list[str]) -> tuple[list[str], list[str]]
             break
         alts = [m for m, other in explained if m is not best and other & left == qs & left]
         causes.append(best.name)
-        lines.append(_mistake_line(best, [q for q in todo if q in qs & left], alts))
+        lines.append(_mistake_line(kind, best, [q for q in todo if q in qs & left], alts))
         explained = [e for e in explained if e[0] is not best and e[0] not in alts]
         left -= qs
     todo[:] = [q for q in todo if q in left]
@@ -213,6 +234,7 @@ def _scaled(view: _View, c: float) -> Candidate:
 ZERO_HINTS = {
     "hs": "forward never writes the hidden states into the hs it returns",
     "h": "forward never stores the last hidden state in self.h",
+    "c": "forward never stores the last cell state in self.c",
     "dxs": "backward never writes the step gradients into the dxs it returns",
     "dWx": "each step's gradient is computed but never accumulated into grads[0] "
     "(write the sum with self.grads[0][...] = dWx)",
@@ -220,7 +242,8 @@ ZERO_HINTS = {
     "(write the sum with self.grads[1][...] = dWh)",
     "db": "each step's gradient is computed but never accumulated into grads[2] "
     "(write the sum with self.grads[2][...] = db)",
-    "dh": "backward must store it, self.dh = dt_0 Wh^T",
+    "dh": "backward must store the gradient w.r.t. the segment's initial state in self.dh",
+    "dc": "backward must store the gradient w.r.t. the initial cell state in self.dc",
 }
 PARAM_OF = {"dWx": "Wx", "dWh": "Wh", "db": "b"}
 
@@ -247,7 +270,8 @@ def _plus_param(view: _View, q: str, c: float) -> Candidate:
 
 
 def _match_unfilled(view: _View, todo: list[str]) -> tuple[list[str], list[str]]:
-    """hs with values tanh cannot produce: entries of an np.empty buffer never written."""
+    """hs with values no kind's h can take (|h| <= 1 for the tanh RNN, the LSTM's
+    o ⊙ tanh(c) and the GRU's blend of such states): an np.empty buffer never written."""
     if "hs" not in todo:
         return [], []
     for p in view.positions("hs"):
@@ -255,7 +279,7 @@ def _match_unfilled(view: _View, todo: list[str]) -> tuple[list[str], list[str]]
         if not np.all(np.isfinite(hs)) or np.any(np.abs(hs) > 1):
             todo.remove("hs")
             return ["hs_unfilled"], [
-                "hs holds values that tanh cannot produce (outside [-1, 1], inf or NaN) in "
+                "hs holds values the layer cannot produce (outside [-1, 1], inf or NaN) in "
                 f"segment {p[0]}: some entries of the hs buffer are never written (np.empty "
                 "keeps whatever was in memory). Write hs[:, t] = h_t at every step t."
             ]
@@ -277,13 +301,13 @@ def _match_transforms(view: _View, todo: list[str]) -> tuple[list[str], list[str
             causes.append("scaled")
             lines.append(
                 f"{q} is {c:.6g} x the true value{_factor_hint(c, view.case)}: the shape of the "
-                f"math is right but a constant factor is not ({MATH[q]})."
+                f"math is right but a constant factor is not ({view.math(q)})."
             )
         elif q in ("dWx", "dWh") and _explains(view, q, lambda p: view.ref(p).T):
             causes.append("transposed")
             lines.append(
                 f"{q} is the transpose of the true value (the square shape cannot catch a swapped "
-                f"product): {MATH[q]}."
+                f"product): {view.math(q)}."
             )
         elif decay is not None and _explains(view, q, _plus_param(view, q, decay)):
             name = PARAM_OF[q]
@@ -291,7 +315,7 @@ def _match_transforms(view: _View, todo: list[str]) -> tuple[list[str], list[str
             lines.append(
                 f"{q} is the true value plus {decay:.6g} x {name}: an extra term, such as weight "
                 f"decay, was added inside backward. The layer's gradient is of the loss alone "
-                f"({MATH[q]}); a regulariser belongs in the optimizer or the loss."
+                f"({view.math(q)}); a regulariser belongs in the optimizer or the loss."
             )
         elif q in ("hs", "dxs") and _explains(view, q, lambda p: view.ref(p)[:, ::-1]):
             causes.append("time_reversed")
@@ -347,6 +371,14 @@ def _bad_steps(view: _View, p: Position) -> list[int]:
     return [int(t) for t in np.flatnonzero(~(per_step <= view.limit(p)))]
 
 
+# What a step receives from the step after it, in backward.
+CARRIED = {
+    "rnn": "dh_next = dt_{t+1} Wh^T",
+    "lstm": "dh_next = dA_{t+1} Wh^T and dc_next = ds_{t+1} ⊙ f_{t+1}",
+    "gru": "dh_next, through the (1 − z) path, r ⊙ dhr and the gates' Wh^T products",
+}
+
+
 def _where_in_time(view: _View, p: Position) -> str | None:
     """Where in time hs or dxs first goes wrong, in words."""
     bad = _bad_steps(view, p)
@@ -361,21 +393,20 @@ def _where_in_time(view: _View, p: Position) -> str | None:
                 "and the input term x_t Wx + b."
             )
         head = f"hs is right for t < {bad[0]} and wrong from t={bad[0]} of segment {k}"
-        if bad[0] == 1 and view.case.segments[k].start in "zr":
+        if bad[0] == 1 and view.case.segments[k].start in "zr" and view.kind.name == "rnn":
             # From zeros, h_{-1} Wh vanishes: step 1 is the first that uses the recurrence.
             return f"{head}: the error enters through the recurrence h_{{t-1}} Wh."
         return f"{head}: look at what the loop does differently from step {bad[0]} on."
     if bad[-1] == T - 1:
         return (
             f"dxs is wrong already at the last step t={T - 1} of segment {k}, which receives no "
-            "carried gradient: look at the step's own gradient, dt_t = dhs_t ⊙ (1 − h_t²) and "
-            f"{MATH['dxs']}."
+            f"carried gradient: look at the step's own gradient and {view.math('dxs')}."
         )
     right = f"step t={T - 1}" if bad[-1] == T - 2 else f"steps t={T - 1} down to t={bad[-1] + 1}"
     return (
         f"dxs is right at the last {right} and wrong from "
         f"t={bad[-1]} back to t={bad[0]} (segment {k}): the error enters with the gradient "
-        "carried back from later steps, dh_next = dt_{t+1} Wh^T, and spreads backward."
+        f"carried back from later steps, {CARRIED[view.kind.name]}, and spreads backward."
     )
 
 

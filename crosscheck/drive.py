@@ -2,6 +2,7 @@
 
 `drive(factory, case)` builds the layer with `factory(Wx, Wh, b, stateful=...)`,
 runs each segment (set_state / reset_state, forward, one or two backward calls),
+for any layer kind (the LSTM's set_state(h, c), layer.c and, if it has one, layer.dc),
 copies everything the layer returns and records protocol problems: exceptions,
 wrong shapes or dtypes, mutated inputs, returned arrays that change later, arrays
 that alias each other, params or grads that lose their identity. It knows nothing
@@ -20,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crosscheck.cases import Case
-from crosscheck.quantities import Grads, SegmentValues
+from crosscheck.quantities import BACKWARD_QUANTITIES, Grads, SegmentValues
 
 Array = NDArray[Any]
 LayerFactory = Callable[..., Any]
@@ -195,7 +196,7 @@ class _Driver:
             raise _Stop
         if isinstance(grads, tuple):
             self.problem("tuples", "grads", "layer.grads is a tuple")
-        H, D = c.H, c.D
+        H, D, GH = c.H, c.D, c.gates * c.H
 
         for k, (seg, sd) in enumerate(zip(c.segments, data.segments)):
             self.segment = k
@@ -205,7 +206,13 @@ class _Driver:
                 assert sd.h_set is not None
                 h_in = sd.h_set.copy()
                 self.watch("h_set", "the array given to set_state", h_in, sd.h_set)
-                self.call(layer, "set_state", h_in)
+                if c.has_cell:  # the LSTM's set_state(h, c)
+                    assert sd.c_set is not None
+                    c_in = sd.c_set.copy()
+                    self.watch("c_set", "the c given to set_state", c_in, sd.c_set)
+                    self.call(layer, "set_state", h_in, c_in)
+                else:
+                    self.call(layer, "set_state", h_in)
             elif seg.start == "r":
                 self.call(layer, "reset_state")
 
@@ -217,6 +224,13 @@ class _Driver:
             if np.shares_memory(hs_ret, h_attr):
                 self.problem("protocol", "h", "layer.h shares memory with the returned hs")
             self.watch("h", f"layer.h as it was after forward in segment {k}", h_attr, h)
+            cell = None
+            if c.has_cell:
+                c_attr = self.attr(layer, "c")
+                cell = self.check_array("c", c_attr, (N, H))
+                if np.shares_memory(hs_ret, c_attr) or np.shares_memory(h_attr, c_attr):
+                    self.problem("protocol", "c", "layer.c shares memory with hs or layer.h")
+                self.watch("c", f"layer.c as it was after forward in segment {k}", c_attr, cell)
             self.watch("xs", f"the xs given to forward in segment {k}", xs_in, sd.xs)
             self.check_inputs(None)
             if not hs_ret.flags.writeable:
@@ -241,9 +255,9 @@ class _Driver:
                         j,
                     )
                     now = now if isinstance(now, (list, tuple)) and len(now) == 3 else first_grads
-                dWx = self.check_array("dWx", now[0], (D, H), j)
-                dWh = self.check_array("dWh", now[1], (H, H), j)
-                db = self.check_array("db", now[2], (H,), j)
+                dWx = self.check_array("dWx", now[0], (D, GH), j)
+                dWh = self.check_array("dWh", now[1], (H, GH), j)
+                db = self.check_array("db", now[2], (GH,), j)
                 dh_attr = self.attr(layer, "dh", j)
                 dh = self.check_array("dh", dh_attr, (N, H), j)
                 if np.shares_memory(dxs_ret, dh_attr):
@@ -251,10 +265,21 @@ class _Driver:
                         "protocol", "dh", "layer.dh shares memory with the returned dxs", j
                     )
                 self.watch("dh", f"layer.dh as it was after backward in segment {k}", dh_attr, dh)
+                dc = None
+                # The book's TimeLSTM keeps dc to itself; a layer that exposes it is judged.
+                dc_attr = self.attr(layer, "dc", j) if c.has_cell else None
+                if dc_attr is not None:
+                    dc = self.check_array("dc", dc_attr, (N, H), j)
+                    if np.shares_memory(dc_attr, dh_attr) or np.shares_memory(dc_attr, dxs_ret):
+                        self.problem(
+                            "protocol", "dc", "layer.dc shares memory with layer.dh or dxs", j
+                        )
+                    self.watch("dc", f"layer.dc as it was after backward in segment {k}",
+                               dc_attr, dc)  # fmt: skip
                 self.watch("dhs", f"the dhs given to backward in segment {k}", dhs_in, dhs)
                 self.watch("dxs", f"the dxs returned by backward in segment {k}", dxs_ret, dxs)
                 self.check_inputs(j)
-                self.out.partial.append(Grads(dxs, dWx, dWh, db, dh))
+                self.out.partial.append(Grads(dxs, dWx, dWh, db, dh, dc))
 
             for name, p, orig in zip(("Wx", "Wh", "b"), params, originals):
                 if not np.array_equal(p, orig):
@@ -262,7 +287,7 @@ class _Driver:
                         "protocol", "params", f"the layer changed its parameter {name} in place"
                     )
                     raise _Stop
-            self.out.segments.append(SegmentValues(hs, h, tuple(self.out.partial)))
+            self.out.segments.append(SegmentValues(hs, h, tuple(self.out.partial), cell))
             self.out.partial = []
 
 
@@ -344,8 +369,10 @@ def _reads_returned_hs(case: Case, clean: Observed, probe: Observed) -> list[Pro
             changed = [
                 q
                 for a, b in zip(clean.segments[k].backward, probe.segments[k].backward)
-                for q in ("dxs", "dWx", "dWh", "db", "dh")
-                if not np.allclose(getattr(a, q), getattr(b, q), rtol=1e-6, atol=0.0)
+                for q in BACKWARD_QUANTITIES
+                if getattr(a, q) is not None
+                and getattr(b, q) is not None
+                and not np.allclose(getattr(a, q), getattr(b, q), rtol=1e-6, atol=0.0)
             ]
             if not changed:
                 continue

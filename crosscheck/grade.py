@@ -59,10 +59,11 @@ from typing import Any
 from crosscheck import gradebook
 from crosscheck.arguments import Parser, UsageError, size
 from crosscheck.backends import BACKENDS, BackendUnavailable, available_backends, check_backend
-from crosscheck.cases import DTYPES
+from crosscheck.cases import DTYPES, KINDS
 from crosscheck.diagnose import diagnose
 from crosscheck.gradescope import results
 from crosscheck.isolation import DEFAULT_MEMORY, DEFAULT_TIMEOUT, LayerLoadError
+from crosscheck.kinds import get_kind
 from crosscheck.notebook import NotebookError, read_notebook
 from crosscheck.references import Cache, OracleError, backend_sources
 from crosscheck.report import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Report
@@ -110,10 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(needed unless --gradescope)",
     )
     p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="rnn",
+        help="the layer kind the submissions implement: rnn (TimeRNN, default), lstm "
+        "(TimeLSTM) or gru (TimeGRU)",
+    )
+    p.add_argument(
         "--layer-attr",
         default=None,
         metavar="NAME",
-        help="the class each submission defines (default TimeRNN; with --api cs231n, "
+        help="the class each submission defines (default TimeRNN, TimeLSTM or TimeGRU by "
+        "--kind; with --api cs231n, "
         "rnn_forward: the sequence functions, or rnn_step_forward: the step functions)",
     )
     p.add_argument(
@@ -541,6 +550,7 @@ class Settings:
     json_failures: int = 100
     explicit_dtype: bool = False  # --dtype given: float32 results in float64 cases fail
     api: str = "book"  # or "cs231n": functions, through crosscheck.cs231n's adapters
+    kind: str = "rnn"  # the layer kind (crosscheck.kinds): rnn, lstm or gru
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -703,6 +713,7 @@ def _grade_one(
                     explicit_dtype=settings.explicit_dtype,
                     api=settings.api,
                     cache=cache,
+                    kind=settings.kind,
                 )
         except LayerLoadError as exc:
             message = _load_hint(_unmask_text(str(exc), pairs))
@@ -786,6 +797,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise UsageError("--submission-timeout must be more than 0 seconds")
     if args.json_failures < 0:
         raise UsageError("--json-failures must be 0 or more")
+    if args.api == "cs231n" and args.kind != "rnn":
+        raise UsageError("--api cs231n checks the tanh RNN functions only (--kind rnn)")
     if args.layer_attr is not None and not args.layer_attr.isidentifier():
         raise UsageError(f"--layer-attr must be a Python name, got {args.layer_attr!r}")
     backends = list(dict.fromkeys(args.backend)) if args.backend else available_backends()
@@ -804,8 +817,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         submission_timeout=args.submission_timeout,
         strict=args.strict,
         explain=not args.no_explain,
-        layer_attr=args.layer_attr or ("rnn_forward" if args.api == "cs231n" else "TimeRNN"),
+        layer_attr=args.layer_attr
+        or ("rnn_forward" if args.api == "cs231n" else get_kind(args.kind).layer_class),
         api=args.api,
+        kind=args.kind,
         plots=args.plots if args.out else "none",
         json_failures=args.json_failures,
         explicit_dtype=bool(args.dtype),

@@ -166,8 +166,8 @@ class SegmentTrace:
     errors: dict[str, list[Array]]
     layer_dxs: Array | None
     ref_dxs: Array
-    ref_dh: Array
-    ref_dh_last: Array
+    ref_dh: Array | None  # the tanh RNN's dL/dh_t (None for gated kinds)
+    ref_dh_last: Array | None
     dxs_ratio: Array | None = None
     ratio_band: Array | None = None
     whole: dict[str, float] | None = None
@@ -214,6 +214,12 @@ def trace(ev: Evidence, why: str = "") -> Trace:
             if obs.backward:
                 layer_dxs = step_norms(obs.backward[0].dxs)
                 ratio = norm_ratio(obs.backward[0].dxs, r.backward[0].dxs)
+
+        def flow(dhs: Array, hs: Array = r.hs) -> Array | None:
+            # dL/dh_t by the RNN's own recurrence; a gated layer's flow is not shown.
+            rnn = case.kind == "rnn"
+            return step_norms(hidden_state_grads(data.Wh, hs, dhs)) if rnn else None
+
         last_only = np.zeros_like(sd.dhs[0], dtype=np.float64)
         last_only[:, -1] = sd.dhs[0][:, -1]
         segments.append(
@@ -225,8 +231,8 @@ def trace(ev: Evidence, why: str = "") -> Trace:
                 errors=errors,
                 layer_dxs=layer_dxs,
                 ref_dxs=step_norms(r.backward[0].dxs),
-                ref_dh=step_norms(hidden_state_grads(data.Wh, r.hs, sd.dhs[0])),
-                ref_dh_last=step_norms(hidden_state_grads(data.Wh, r.hs, last_only)),
+                ref_dh=flow(sd.dhs[0]),
+                ref_dh_last=flow(last_only),
                 dxs_ratio=ratio,
                 ratio_band=ratio_tolerance(r.backward[0].dxs, threshold),
                 whole=whole,

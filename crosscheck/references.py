@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from crosscheck.cases import Case
+from crosscheck.cases import KINDS, Case
 from crosscheck.child import Child
 from crosscheck.codec import values_from_wire
 from crosscheck.oracles import BackendUnavailable, Oracle, check_backend, reference
@@ -30,6 +30,10 @@ from crosscheck.quantities import SegmentValues
 from crosscheck.wire import FrameReader, WireError, send
 
 Values = list[SegmentValues] | None  # one oracle's reference of one case (None: unsupported)
+
+
+def _kinds(oracle: Oracle) -> tuple[str, ...]:
+    return tuple(getattr(oracle, "kinds", KINDS))
 
 
 class OracleError(RuntimeError):
@@ -41,6 +45,7 @@ class OracleInfo:
     backend: str  # the --backend name that provides it
     name: str  # shown in reports
     accuracy: float  # the relative error its own results may carry
+    kinds: tuple[str, ...] = KINDS  # the layer kinds it can recompute
 
 
 class Source(Protocol):
@@ -58,7 +63,7 @@ class LocalSource:
 
     def __init__(self, backend: str, oracles: Sequence[Oracle]) -> None:
         self.oracles = list(oracles)
-        self.infos = [OracleInfo(backend, o.name, o.accuracy) for o in self.oracles]
+        self.infos = [OracleInfo(backend, o.name, o.accuracy, _kinds(o)) for o in self.oracles]
         self._cases: list[Case] = []
 
     def request(self, cases: Sequence[Case]) -> None:
@@ -85,7 +90,11 @@ class ProcessSource:
         oracles = answer.get("oracles")
         if not isinstance(oracles, list):
             raise OracleError(f"the {backend} oracle process named no oracles")
-        self.infos = [OracleInfo(backend, str(o["name"]), float(o["accuracy"])) for o in oracles]
+        self.infos = [
+            OracleInfo(backend, str(o["name"]), float(o["accuracy"]),
+                       tuple(str(k) for k in o.get("kinds", KINDS)))
+            for o in oracles
+        ]  # fmt: skip
 
     def _receive(self) -> dict[str, object]:
         try:
@@ -186,19 +195,25 @@ DEFAULT_CACHE = Cache(int(os.environ.get("CROSSCHECK_REFERENCE_CACHE", "4000")))
 
 
 class References:
-    """The references of every chosen oracle, computed in the sources, cached."""
+    """The references of every chosen oracle, computed in the sources, cached.
 
-    def __init__(self, sources: Sequence[Source], cache: Cache = DEFAULT_CACHE) -> None:
+    kind: only the oracles of that layer kind are asked and reported (None: all)."""
+
+    def __init__(
+        self, sources: Sequence[Source], cache: Cache = DEFAULT_CACHE, kind: str | None = None
+    ) -> None:
         self.sources = list(sources)
         self.cache = cache
-        self.infos = [i for s in self.sources for i in s.infos]
+        self.kind = kind
+        self.infos = [i for s in self.sources for i in s.infos if kind is None or kind in i.kinds]
         self._asked: list[tuple[Source, list[Case]]] = []
 
     def prefetch(self, cases: Sequence[Case]) -> None:
         """Start computing what the cache lacks for `cases` (collected by `get`)."""
         self._collect()
         for src in self.sources:
-            missing = [c for c in cases if any((i.name, c.id) not in self.cache for i in src.infos)]
+            mine = [i for i in src.infos if i in self.infos]
+            missing = [c for c in cases if any((i.name, c.id) not in self.cache for i in mine)]
             if missing:
                 src.request(missing)
                 self._asked.append((src, missing))

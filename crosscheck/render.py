@@ -8,6 +8,7 @@ from typing import Any
 
 from crosscheck import compare
 from crosscheck.cases import parse_case
+from crosscheck.kinds import get_kind
 from crosscheck.policy import note_text
 from crosscheck.quantities import FORWARD_QUANTITIES, QUANTITIES
 from crosscheck.report import Failure, Report
@@ -214,8 +215,9 @@ def captured_output(report: Report) -> str:
 def render_text(report: Report, *, with_verdict: bool = True) -> str:
     """The report a student reads: the verdict first, then what is wrong, where and why.
     with_verdict: also the verdict line, right after the heading and again at the end."""
+    kind = "" if report.kind == "rnn" else f" ({get_kind(report.kind).title}, --kind {report.kind})"
     head = (
-        f"crosscheck {report.layer}: {report.case_count} cases ({_dtype_counts(report)}), "
+        f"crosscheck {report.layer}{kind}: {report.case_count} cases ({_dtype_counts(report)}), "
         f"seed {report.seed}, {report.elapsed:.1f} s"
     )
     parts = [*_wrap(head, 98), *(_wrap(verdict(report), 98) if with_verdict else [])]
@@ -271,6 +273,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "ok": report.ok,
         "exit_code": report.exit_code,
         "layer": report.layer,
+        "kind": report.kind,
         "isolation": report.isolation,
         "seed": report.seed,
         "cases": report.case_count,

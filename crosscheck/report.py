@@ -114,6 +114,7 @@ class Report:
     seed: int
     backends: list[str]  # oracle names, in table order
     isolation: str = ""  # where the layer ran, in words
+    kind: str = "rnn"  # the layer kind (crosscheck.kinds): rnn, lstm or gru
     case_count: int = 0  # cases generated and judged (or not run) so far
     planned: int = 0  # cases asked for
     dtype_counts: Counter[str] = field(default_factory=Counter)

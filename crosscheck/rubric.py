@@ -61,8 +61,9 @@ from pathlib import Path
 from typing import Any
 
 from crosscheck.cases import Case, parse_case
-from crosscheck.mistakes import MISTAKES
+from crosscheck.kinds import get_kind
 from crosscheck.policy import NOTE_KINDS
+from crosscheck.quantities import quantities_for
 from crosscheck.report import Failure, Report
 
 DEFAULT_RUBRIC_FILE = Path(__file__).with_name("default_rubric.toml")
@@ -78,8 +79,10 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 QUANTITY_CATEGORY = {
     "hs": "forward",
     "h": "forward",
+    "c": "forward",
     "dxs": "backward",
     "dh": "backward",
+    "dc": "backward",
     "dWx": "weight_gradients",
     "dWh": "weight_gradients",
     "db": "weight_gradients",
@@ -294,7 +297,7 @@ def charge(report: Report, causes: Iterable[str] = ()) -> dict[str, list[Charge]
         else:
             group = f"{f.kind} only where the state matters"
             charged["state"].append(Charge(f.case_id, group, f.quantity, message))
-    wrong = {m.name: m.wrong for m in MISTAKES}
+    wrong = {m.name: m.wrong for m in get_kind(report.kind).mistakes}
     for cause in dict.fromkeys(causes):
         if cause in STATE_CAUSES:
             case_id = report.evidence.case.id if report.evidence is not None else ""
@@ -322,7 +325,9 @@ def _evidence(report: Report, category: str) -> str | None:
         if any(c.checked for c in report.cells.values()):
             return None
         return "the layer completed no segment that could be compared"
-    missing = [q for q in CATEGORY_QUANTITIES[category] if not _compared(report, q)]
+    # The kind's quantities only; an LSTM's dc only where the layer exposes one.
+    expected = [q for q in CATEGORY_QUANTITIES[category] if q in quantities_for(report.kind)]
+    missing = [q for q in expected if q != "dc" and not _compared(report, q)]
     if missing:
         return f"{', '.join(missing)} never compared with a reference (never computed)"
     return None

@@ -204,6 +204,8 @@ def _inputs(case: Case) -> list[str]:
         arrays.append((f"xs{tag}", sd.xs))
         if sd.h_set is not None:
             arrays.append((f"set_state h{tag}", sd.h_set))
+        if sd.c_set is not None:
+            arrays.append((f"set_state c{tag}", sd.c_set))
         for j, dhs in enumerate(sd.dhs):
             arrays.append((f"dhs{tag}{f' call {j}' if len(sd.dhs) > 1 else ''}", dhs))
     if any(a.size > MAX_PRINTED_INPUT for _, a in arrays):

@@ -74,8 +74,11 @@ def assert_layer_matches(
     explain: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     memory_limit: int = DEFAULT_MEMORY,
+    kind: str | None = None,
 ) -> Report:
     """Verify `factory` (built as `factory(Wx, Wh, b, stateful=...)`) and return the report.
+
+    kind: "rnn" (default), "lstm" or "gru", as for `crosscheck.verify`.
 
     Same arguments as `crosscheck.verify`; cases and backends left out (None) take the
     session defaults (see the module doc). explain: on failure, add the likely cause and
@@ -93,7 +96,8 @@ def assert_layer_matches(
     if backends is None:
         backends = _session.backends
     report = verify(factory, cases=cases, seed=seed, dtypes=dtypes, backends=backends,
-                    explain=explain, timeout=timeout, memory_limit=memory_limit)  # fmt: skip
+                    explain=explain, timeout=timeout, memory_limit=memory_limit,
+                    kind=kind)  # fmt: skip
     if not report.ok:
         raise AssertionError(failure_message(report))
     if not any(report.checked.values()):
@@ -110,6 +114,7 @@ def cases(
     regimes: Sequence[str] = REGIMES,
     max_T: int | None = None,
     max_segments: int = 4,
+    kind: str = "rnn",
 ) -> SearchStrategy[Case]:
     """A hypothesis strategy for Cases, over the same shape, length and regime pools
     as `crosscheck.cases.generate_cases`.
@@ -118,6 +123,7 @@ def cases(
     one: N = D = H = 1, T = 1, the first regime, stateless, one segment. Unlike the
     generator, segments of one case may have different lengths.
     max_T: keep only lengths <= max_T from the pool (short cases check faster).
+    kind: the layer kind of every case.
     """
     import hypothesis.strategies as st
 
@@ -142,7 +148,7 @@ def cases(
             )
         dtype = draw(st.sampled_from(list(dtypes)))
         seed = draw(st.integers(0, 2**31 - 1))
-        return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed)
+        return Case(dtype, N, D, H, regime, stateful, tuple(segments), seed, kind)
 
     return build()
 

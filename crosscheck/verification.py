@@ -40,6 +40,7 @@ from crosscheck.isolation import (
     target_for_adapter,
     target_from_spec,
 )
+from crosscheck.kinds import get_kind
 from crosscheck.oracles import Oracle, available_backends
 from crosscheck.policy import Policy
 from crosscheck.quantities import Position, SegmentValues, positions, value_at
@@ -133,8 +134,12 @@ def verify(
     explicit_dtype: bool = False,
     cache: Cache = DEFAULT_CACHE,
     api: str = "book",
+    kind: str | None = None,
 ) -> Report:
     """Check `layer` (built as `layer(Wx, Wh, b, stateful=...)`) on random cases.
+
+    kind: the layer kind, "rnn" (the default), "lstm" or "gru" (crosscheck.kinds): the
+    shapes of Wx, Wh and b, the state and the quantities; given cases carry their own.
 
     layer: a class or factory, or a spec 'module:Attr' / 'file.py:Attr'. It runs in
     worker processes (`jobs`, default the machine's cores), each call limited to
@@ -163,18 +168,19 @@ def verify(
         )
     if isinstance(cases, int) and (cases < 0 or seed < 0):
         raise ValueError(f"cases and seed must be >= 0, got {cases} and {seed}")
+    kind = _kind_of(cases, kind)
     sources = (
         [LocalSource("custom", oracles)]
         if oracles is not None
         else backend_sources(list(backends) if backends else available_backends())
     )
-    refs = References(sources, cache)
+    refs = References(sources, cache, kind)
     count = cases if isinstance(cases, int) else len(cases)
     jobs = max(1, min(jobs or os.cpu_count() or 1, count or 1))
     limits = Limits(timeout, memory_limit, total_timeout)
     layer_spec, runner = _runner(layer, jobs, limits, isolate, api)
     report = Report(spec or layer_spec, seed, [i.name for i in refs.infos], runner.how,
-                    html_renderer=report_html)  # fmt: skip
+                    html_renderer=report_html, kind=kind)  # fmt: skip
     adapted = cs231n.adapted(layer)
     part = adapted[1] if adapted else layer_spec.rpartition(":")[2] if api == "cs231n" else None
     if part in cs231n.NAMES:
@@ -182,7 +188,9 @@ def verify(
     report.planned, report.strict = count, strict
     policy = Policy(strict, explicit_dtype)
     drawn = isinstance(cases, int)
-    stream: Iterable[Case] = iter_cases(cases, seed, dtypes) if isinstance(cases, int) else cases
+    stream: Iterable[Case] = (
+        iter_cases(cases, seed, dtypes, kind) if isinstance(cases, int) else cases
+    )
     try:
         tampered = tampering()
         if tampered is None:
@@ -227,6 +235,21 @@ def verify(
         raise Interrupted(_finish(report, runner, start)) from None
     _finish(report, runner, start)
     return report
+
+
+def _kind_of(cases: int | Sequence[Case], kind: str | None) -> str:
+    """The kind of the verification: `kind`, or that of the given cases (all one kind)."""
+    if kind is not None:
+        get_kind(kind)  # a clear error for an unknown name
+    if isinstance(cases, int):
+        return kind or "rnn"
+    kinds = {c.kind for c in cases}
+    if len(kinds) > 1 or (kind is not None and kinds and kinds != {kind}):
+        raise ValueError(
+            f"the cases are of kinds {sorted(kinds)}, but one verification checks one layer "
+            f"kind{f' ({kind!r})' if kind else ''}"
+        )
+    return kinds.pop() if kinds else kind or "rnn"
 
 
 def _finish(report: Report, runner: Runner, start: float) -> Report:
@@ -451,13 +474,13 @@ def _fast_references(refs: References) -> References:
         backend = src.infos[0].backend if src.infos else ""
         return FAST_BACKENDS.index(backend) if backend in FAST_BACKENDS else len(FAST_BACKENDS)
 
-    return References(sorted(refs.sources, key=rank), refs.cache)
+    return References(sorted(refs.sources, key=rank), refs.cache, refs.kind)
 
 
 def _first_reference(refs: References, case: Case) -> tuple[OracleInfo | None, Values]:
     """The first oracle (in `refs` order) that can check `case`, with its reference."""
     for src in refs.sources:
-        one = References([src], refs.cache)
+        one = References([src], refs.cache, refs.kind)
         got = one.get([case])[0]
         for info in one.infos:
             if got[info.name] is not None:

@@ -30,8 +30,12 @@ def as_array(name: str, value: object) -> NDArray[Any]:
 PARAM_TYPES = (np.float32, np.float64)  # the parameter dtypes the layers compute in
 
 
-def check_params(params: list[Any]) -> tuple[int, int, np.dtype[Any]]:
-    """Check [Wx, Wh, b]: Wx (D, H), Wh (H, H), b (H,), one dtype, float32 or float64.
+def check_params(params: list[Any], gates: int = 1) -> tuple[int, int, np.dtype[Any]]:
+    """Check [Wx, Wh, b] of a layer with `gates` blocks of H columns, one dtype (float32/64).
+
+    gates=1 (the tanh RNN): Wx (D, H), Wh (H, H), b (H,). gates=4 (the LSTM's f, g, i, o)
+    or 3 (the GRU's z, r, h-hat): Wx (D, 4H), Wh (H, 4H), b (4H,) and so on. H is read
+    from Wx, so every message about Wh and b gives the shape that matches Wx.
 
     Returns (D, H, dtype).
     """
@@ -47,19 +51,28 @@ def check_params(params: list[Any]) -> tuple[int, int, np.dtype[Any]]:
                 f"{name} must have a floating dtype (float32 or float64), got {p.dtype}"
             )
     Wx, Wh, b = params
+    G = "H" if gates == 1 else f"{gates}H"  # the width of the gate blocks, as a symbol
     if Wx.ndim != 2:
-        raise ValueError(f"Wx must be 2-D with shape (D, H), got shape {shape_str(Wx.shape)}")
-    D, H = Wx.shape
-    if D == 0 or H == 0:
-        raise ValueError(f"Wx must have D >= 1 and H >= 1, got shape {shape_str(Wx.shape)}")
-    if Wh.shape != (H, H):
+        raise ValueError(f"Wx must be 2-D with shape (D, {G}), got shape {shape_str(Wx.shape)}")
+    D, GH = Wx.shape
+    if D == 0 or GH == 0:
         raise ValueError(
-            f"Wh must have shape (H, H) = {shape_str((H, H))} to match Wx {shape_str(Wx.shape)}, "
-            f"got {shape_str(Wh.shape)}"
+            f"Wx must have shape (D, {G}) with D >= 1 and H >= 1, got shape {shape_str(Wx.shape)}"
         )
-    if b.shape != (H,):
+    if GH % gates:
         raise ValueError(
-            f"b must have shape (H,) = {shape_str((H,))} to match Wx {shape_str(Wx.shape)}, "
+            f"Wx must have shape (D, {G}): {gates} gate blocks of H columns each, but its "
+            f"{GH} columns are not a multiple of {gates} (got shape {shape_str(Wx.shape)})"
+        )
+    H = GH // gates
+    if Wh.shape != (H, GH):
+        raise ValueError(
+            f"Wh must have shape (H, {G}) = {shape_str((H, GH))} to match Wx "
+            f"{shape_str(Wx.shape)}, got {shape_str(Wh.shape)}"
+        )
+    if b.shape != (GH,):
+        raise ValueError(
+            f"b must have shape ({G},) = {shape_str((GH,))} to match Wx {shape_str(Wx.shape)}, "
             f"got {shape_str(b.shape)}"
         )
     if not (Wx.dtype == Wh.dtype == b.dtype):
@@ -107,3 +120,42 @@ def check_data(
     if not fits:
         raise ValueError(f"{name} must have shape {dims_str(dims)}, got {shape_str(arr.shape)}")
     return np.asarray(arr, dtype=dtype)
+
+
+def check_carried(
+    name: str, state: object, N: int, H: int, dtype: np.dtype[Any]
+) -> NDArray[Any] | None:
+    """The carried state `name` (h or c) a stateful forward starts from, checked; None: zeros.
+
+    It must be (N, H) for the batch about to run: a state of another batch size is
+    refused, not broadcast.
+    """
+    if state is None:
+        return None
+    if not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[1] != H:
+        got = shape_str(state.shape) if isinstance(state, np.ndarray) else type(state).__name__
+        raise ValueError(f"the carried state {name} must have shape (N, H={H}), got {got}")
+    if state.shape[0] != N:
+        raise ValueError(
+            f"the carried state {name} has batch size {state.shape[0]} (shape "
+            f"{shape_str(state.shape)}) but xs has N={N}: call reset_state() or set_state() "
+            f"with shape (N={N}, H={H}) first"
+        )
+    return check_data(name, state, (("N", N), ("H", H)), dtype)
+
+
+def no_forward_error(layer: str, failed: str | None) -> RuntimeError:
+    """The error of a backward with nothing to differentiate.
+
+    `failed` is the name of the exception that stopped the last forward part-way
+    (None: there was no forward at all).
+    """
+    if failed is not None:
+        return RuntimeError(
+            f"{layer}.backward() called without a completed forward(): the last forward() "
+            f"raised {failed} part-way, so there is nothing to differentiate; call forward() "
+            "again"
+        )
+    return RuntimeError(
+        f"{layer}.backward() called before forward(): there is nothing to differentiate"
+    )

@@ -9,12 +9,12 @@ computes the same numbers with far fewer NumPy calls (see `TimeRNN`).
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from handrnn._buffers import _dot_into, _ones, _reuse
 from handrnn._checks import check_data, check_grads, check_params
 
 Array = NDArray[Any]
@@ -304,28 +304,3 @@ class TimeRNN:
             )
         return check_data("h", h, (("N", N), ("H", H)), dtype)
 
-
-def _reuse(buf: Array | None, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
-    """buf if it has this shape and dtype (its contents are overwritten), else a new array.
-
-    Saves the allocation, and the page faults of a fresh large array, on every call.
-    """
-    if buf is not None and buf.shape == shape and buf.dtype == dtype:
-        return buf
-    return np.empty(shape, dtype=dtype)
-
-
-def _dot_into(a: Array, b: Array, out: Array) -> None:
-    """out[...] = a @ b: np.dot (less overhead) when out is C-contiguous, as np.dot requires."""
-    if out.flags.c_contiguous:
-        np.dot(a, b, out=out)
-    else:
-        np.matmul(a, b, out=out)
-
-
-@lru_cache(maxsize=8)
-def _ones(n: int, dtype: np.dtype[Any]) -> Array:
-    """A read-only vector of n ones, kept for the next call (db = ones @ dt)."""
-    ones = np.ones(n, dtype=dtype)
-    ones.flags.writeable = False
-    return ones

@@ -11,7 +11,7 @@ from crosscheck_helpers import HandrnnOracle, run_by_hand
 from crosscheck import compare
 from crosscheck.cases import generate_cases
 from crosscheck.oracles import load_backend, reference
-from crosscheck.quantities import BACKWARD_QUANTITIES, FORWARD_QUANTITIES, QUANTITIES
+from crosscheck.quantities import QUANTITIES, positions
 from handrnn import TimeRNN
 
 
@@ -126,9 +126,7 @@ def _tight_and_loose(oracle: object, cases: list) -> int:
         got = run_by_hand(TimeRNN, c)
         for k, (seg_got, seg_ref) in enumerate(zip(got, ref)):
             limit = compare.threshold(c.dtype, c.chain_steps(k), oracle.accuracy)  # type: ignore[attr-defined]
-            calls = [(None, q) for q in FORWARD_QUANTITIES]
-            calls += [(j, q) for j in range(len(seg_ref.backward)) for q in BACKWARD_QUANTITIES]
-            for j, q in calls:
+            for _, j, q in positions([seg_ref]):
                 obs, exp = seg_got.get(q, j or 0), seg_ref.get(q, j or 0)
                 assert obs.dtype == np.float32
                 where = f"{c.id} segment {k} call {j} {q}"

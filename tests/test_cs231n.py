@@ -24,8 +24,10 @@ from crosscheck_helpers import case
 
 from crosscheck import Report, cs231n, verify
 from crosscheck.drive import Observed, drive
-from crosscheck.quantities import QUANTITIES
+from crosscheck.quantities import quantities_for
 from handrnn import TimeRNN
+
+RNN_QUANTITIES = quantities_for("rnn")
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = 30
@@ -126,7 +128,7 @@ def _values(observed: Observed) -> list[tuple[str, Any]]:
         (q, seg.get(q, j))
         for seg in observed.segments
         for j in range(len(seg.backward))
-        for q in QUANTITIES
+        for q in RNN_QUANTITIES
     ]
 
 
@@ -342,11 +344,11 @@ def test_float32_steps_in_a_float64_case_are_a_note_as_for_the_book() -> None:
 def test_every_quantity_has_a_name_in_each_part_and_a_part_is_named_by_its_forward() -> None:
     for part in cs231n.PARTS:
         names = cs231n.NAMES[part]
-        assert set(QUANTITIES) <= set(names)
+        assert set(RNN_QUANTITIES) <= set(names)
         assert names["forward"] == part  # crosscheck.verification finds the part by it
-        assert all(len(names[q]) <= 30 for q in QUANTITIES)  # the summary table's column
+        assert all(len(names[q]) <= 30 for q in RNN_QUANTITIES)  # the summary table's column
         legend = cs231n.legend(part)
-        assert all(names[q] in legend for q in QUANTITIES)
+        assert all(names[q] in legend for q in RNN_QUANTITIES)
     assert cs231n.NAMES[SEQ]["dWh"] == "rnn_backward's dWh"
     assert cs231n.NAMES[SEQ]["dh"] == "rnn_backward's dh0"
     assert cs231n.NAMES[SEQ]["h"] == "rnn_forward's h[:, -1]"

@@ -335,4 +335,4 @@ def test_gradients_never_accumulated_weight_decay_and_an_unfilled_buffer_are_nam
     d = diagnosis_of(plain("weight_decay"), STATEFUL.format(dt="f64"))
     assert d.lines[0].startswith("dWh is the true value plus 0.01 x Wh: an extra term")
     d = diagnosis_of(plain("hs_unfilled"), "f64:N2:D3:H4:moderate:stateless:4z:7")
-    assert d.lines[0].startswith("hs holds values that tanh cannot produce")
+    assert d.lines[0].startswith("hs holds values the layer cannot produce")

@@ -11,8 +11,10 @@ import numpy as np
 from crosscheck_helpers import case, run_by_hand
 
 from crosscheck.drive import Observed, Problem, drive
-from crosscheck.quantities import QUANTITIES
+from crosscheck.quantities import quantities_for
 from handrnn import TimeRNN
+
+RNN_QUANTITIES = quantities_for("rnn")
 
 # Three segments: set_state + backward twice, carried, reset with scribbled hs.
 CASE = case("f32:N2:D3:H4:moderate:stateful:5s2,4c,3r*:21")
@@ -31,7 +33,7 @@ def test_a_correct_layer_has_no_problems_and_the_values_of_a_run_by_hand() -> No
         assert len(observed.segments) == len(expected) == len(c.segments)
         for got, exp in zip(observed.segments, expected):
             assert len(got.backward) == len(exp.backward)
-            for q in QUANTITIES:
+            for q in RNN_QUANTITIES:
                 for j in range(len(exp.backward)):
                     assert got.get(q, j).dtype == np.dtype(c.dtype)
                     assert np.array_equal(got.get(q, j), exp.get(q, j)), q

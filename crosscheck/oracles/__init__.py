@@ -1,9 +1,9 @@
-"""Oracles: independent float64 recomputations of a TimeRNN case.
+"""Oracles: independent float64 recomputations of a case of any layer kind.
 
-An oracle only does the math of one segment (forward from a given h0, then the
-vector-Jacobian product for each dhs), for many segments at once so that it can
-batch them. `reference` walks each case's chain of segments (zeros, carried,
-set or reset initial states) the same way for every oracle.
+An oracle only does the math of one segment (forward from a given h0, and c0 for the
+LSTM, then the vector-Jacobian product for each dhs), for many segments at once so that
+it can batch them. `reference` walks each case's chain of segments (zeros, carried,
+set or reset initial states) the same way for every oracle and kind.
 
 Backends and their oracles (each framework imported only when asked for):
     jax      lax.scan + jax.vjp, jitted, vmapped over cases of one shape
@@ -41,8 +41,9 @@ Array = NDArray[Any]
 
 @dataclass(frozen=True)
 class SegmentJob:
-    """One segment to recompute, all float64: Wx (D, H), Wh (H, H), b (H,), h0 (N, H),
-    xs (N, T, D), and one dhs (N, T, H) per backward call."""
+    """One segment to recompute, all float64: Wx (D, G*H), Wh (H, G*H), b (G*H,),
+    h0 (N, H), xs (N, T, D), and one dhs (N, T, H) per backward call; for the LSTM
+    (kind "lstm") also c0 (N, H). G = crosscheck.cases.GATES[kind]."""
 
     Wx: Array
     Wh: Array
@@ -50,6 +51,12 @@ class SegmentJob:
     h0: Array
     xs: Array
     dhs: tuple[Array, ...]
+    kind: str = "rnn"
+    c0: Array | None = None
+
+    @property
+    def H(self) -> int:
+        return int(self.Wh.shape[0])
 
 
 class Oracle(Protocol):
@@ -68,8 +75,9 @@ class Oracle(Protocol):
 
 
 def load_backend(name: str) -> list[Oracle]:
-    """The oracles of a backend, imported into this process (crosscheck.references runs
-    this in a process of its own); raises BackendUnavailable if its framework is missing."""
+    """The oracles of a backend (each says which kinds it supports), imported into this
+    process (crosscheck.references runs this in a process of its own); raises
+    BackendUnavailable if its framework is missing."""
     check_backend(name)
     oracles: list[Oracle] = importlib.import_module(BACKENDS[name][0]).oracles()
     return oracles
@@ -79,8 +87,8 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
     """Each case's per-segment reference, float64, following its chain of initial states.
 
     Segment k of a case starts from zeros (start z or r), from the case's set_state
-    array (s), or from the reference's own final h of segment k-1 (c). Returns None
-    for cases the oracle does not support.
+    arrays (s), or from the reference's own final h (and c) of segment k-1 (c). Returns
+    None for cases the oracle does not support.
     """
     results: list[list[SegmentValues] | None] = [[] if oracle.supports(c) else None for c in cases]
     data = [c.data() if r is not None else None for c, r in zip(cases, results)]
@@ -92,13 +100,19 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
             if d is None or res is None or k >= len(case.segments):
                 continue
             seg, sd = case.segments[k], d.segments[k]
+            zeros = np.zeros((case.batch(k), case.H))
+            c0 = zeros.copy() if case.has_cell else None
             if seg.start == "c" and case.stateful:
                 h0 = res[k - 1].h.copy()  # an oracle must not be able to edit a result
+                c_prev = res[k - 1].c
+                c0 = None if c_prev is None else c_prev.copy()
             elif seg.start == "s" and case.stateful:
                 assert sd.h_set is not None
                 h0 = sd.h_set.astype(np.float64)
+                if sd.c_set is not None:
+                    c0 = sd.c_set.astype(np.float64)
             else:
-                h0 = np.zeros((case.batch(k), case.H))
+                h0 = zeros
             f64 = np.float64
             jobs.append(
                 SegmentJob(
@@ -108,6 +122,8 @@ def reference(oracle: Oracle, cases: Sequence[Case]) -> list[list[SegmentValues]
                     h0,
                     sd.xs.astype(f64),
                     tuple(x.astype(f64) for x in sd.dhs),
+                    case.kind,
+                    c0,
                 )
             )
             idx.append(i)

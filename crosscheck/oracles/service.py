@@ -8,7 +8,8 @@ here and never in the caller's process. It rebuilds every case from its id, as t
 judge does, and answers in crosscheck.wire frames:
 
     {"op": "load", "backend": "jax"}
-        -> {"op": "oracles", "oracles": [{name, accuracy}]} or {"op": "error", "message": ...}
+        -> {"op": "oracles", "oracles": [{name, accuracy, kinds}]}
+           or {"op": "error", "message": ...}
     {"op": "refs", "cases": [CASE_ID, ...]}
         -> {"op": "refs", "values": {name: [segments or None, one per case]}}
 """
@@ -19,7 +20,7 @@ import contextlib
 import os
 import sys
 
-from crosscheck.cases import parse_case
+from crosscheck.cases import KINDS, parse_case
 from crosscheck.codec import values_to_wire
 from crosscheck.oracles import BackendUnavailable, load_backend, reference
 from crosscheck.wire import FrameReader, receive, send
@@ -35,7 +36,10 @@ def serve(fd_in: int, fd_out: int) -> None:
     except (BackendUnavailable, ValueError, ImportError) as exc:
         send(fd_out, {"op": "error", "message": str(exc)})
         return
-    infos = [{"name": o.name, "accuracy": o.accuracy} for o in oracles]
+    infos = [
+        {"name": o.name, "accuracy": o.accuracy, "kinds": list(getattr(o, "kinds", KINDS))}
+        for o in oracles
+    ]
     send(fd_out, {"op": "oracles", "oracles": infos})
     while (request := receive(fd_in, reader)) is not None:
         cases = [parse_case(i) for i in request["cases"]]
