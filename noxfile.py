@@ -21,6 +21,9 @@ HANDRNN_TESTS = sorted(
     str(p)
     for pattern in (
         "test_time_rnn_*.py",
+        "test_time_lstm.py",
+        "test_time_gru.py",
+        "test_gated_contract.py",
         "test_rnn_cell.py",
         "test_errors.py",
         "test_training.py",
@@ -87,12 +90,14 @@ def verify_backend(session: nox.Session, backend: str) -> None:
 
 @nox.session(python=PY, default=False)
 def soak(session: nox.Session) -> None:
-    """Random cases of six correct layers written differently (the book's cells, hoisted
-    products, einsums, time-major, float64 inside, handrnn): zero false alarms expected;
-    per layer and quantity, the largest error as a fraction of its threshold."""
+    """Per layer kind (rnn, lstm, gru), random cases of six correct layers written
+    differently (the book's cells, hoisted products, einsums, time-major, float64 inside,
+    handrnn): zero false alarms expected; per layer and quantity, the largest error as a
+    fraction of its threshold (soak_<kind>.md). Posargs replace the default arguments."""
     session.install("-e", FRAMEWORKS)
-    args = session.posargs or ["--cases", "10000", "--seed", "777", "--out", "soak.md"]
-    session.run("python", "benchmarks/soak.py", *args)
+    for kind in ("rnn", "lstm", "gru"):
+        args = ["--cases", "10000", "--seed", "777", "--out", f"soak_{kind}.md"]
+        session.run("python", "benchmarks/soak.py", "--kind", kind, *(session.posargs or args))
 
 
 @nox.session(python=PY, default=False)

@@ -193,8 +193,10 @@ class TimeGRU:
         new.h, new.dh = copy.copy(self.h), copy.copy(self.dh)
         if self._cache is not None:
             # All of them, xs too: the next forward of the same shape overwrites them.
-            arrays = (a.copy() for a in self._cache[:-1])
-            new._cache = _Cache(*arrays, h0_is_zero=self._cache.h0_is_zero)
+            c = self._cache
+            new._cache = _Cache(
+                c.xs.copy(), c.gates.copy(), c.hseq.copy(), c.rh.copy(), c.h0_is_zero
+            )
         new._work = {}
         return new
 

@@ -303,4 +303,3 @@ class TimeRNN:
                 f"N={N}: call reset_state() or set_state() with shape (N={N}, H={H}) first"
             )
         return check_data("h", h, (("N", N), ("H", H)), dtype)
-

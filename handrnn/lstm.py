@@ -34,6 +34,8 @@ from handrnn._checks import (
 
 Array = NDArray[Any]
 GATES = 4  # f, g, i, o
+# The size of the chunks of gates backward works on at a time: fits the CPU's L2 cache.
+_CHUNK_BYTES = 256 * 1024
 
 
 class LSTM:
@@ -53,7 +55,6 @@ class LSTM:
         self.grads: list[Array] = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         # x, h_prev, c_prev, the four gates (N, 4H) and tanh(c_next).
         self.cache: tuple[Array, Array, Array, Array, Array] | None = None
-        self._tanh_c: Array | None = None
 
     def forward(self, x: Array, h_prev: Array, c_prev: Array) -> tuple[Array, Array]:
         """x: (N, D), h_prev: (N, H), c_prev: (N, H) -> (h_next: (N, H), c_next: (N, H))."""
@@ -165,14 +166,15 @@ class TimeLSTM:
     How it differs from the book's loop of T `LSTM` cells: only the recurrence is
     sequential. Before the forward loop, the input projections x_t Wx + b of all steps
     are one matrix product over the N*T rows; each step then does one (N, H) x (H, 4H)
-    product for h_{t-1} Wh and works in place on its own (N, 4H) block. Backward first
-    computes, for all steps at once, the local derivatives that do not depend on the
-    gradient flowing back; its loop then does one (N, 4H) x (4H, H) product per step
-    (dA_t Wh^T) and five elementwise calls; dWx, dWh, db and dxs are one product each
-    after the loop. Inside, everything is time-major, (T, N, ...), so each step works on
-    contiguous blocks. Memory: the layer keeps a time-major copy of xs, the gates, the
-    T + 1 states h and c and tanh(c_t), that is N*T*(D + 7H) numbers, and backward's
-    work arrays, N*T*(D + 6H); all of them are reused by the next call of the same shape.
+    product for h_{t-1} Wh and works in place on its own (N, 4H) block. Backward computes
+    the local derivatives that do not depend on the gradient flowing back a chunk of
+    steps at a time, just before its loop reaches them; the loop then does one
+    (N, 4H) x (4H, H) product per step (dA_t Wh^T) and six elementwise calls; dWx, dWh,
+    db and dxs are one product each after the loop. Inside, everything is time-major,
+    (T, N, ...), so each step works on contiguous blocks. Memory: the layer keeps a
+    time-major copy of xs, the gates, the T + 1 states h and c and tanh(c_t), that is
+    N*T*(D + 7H) numbers, and backward's work arrays, N*T*(D + 6H); all of them are
+    reused by the next call of the same shape.
     """
 
     def __init__(self, Wx: Array, Wh: Array, b: Array, stateful: bool = False) -> None:
@@ -212,8 +214,15 @@ class TimeLSTM:
         new.dh, new.dc = copy.copy(self.dh), copy.copy(self.dc)
         if self._cache is not None:
             # All of them, xs too: the next forward of the same shape overwrites them.
-            arrays = (a.copy() for a in self._cache[:-1])
-            new._cache = _Cache(*arrays, h0_is_zero=self._cache.h0_is_zero)
+            c = self._cache
+            new._cache = _Cache(
+                c.xs.copy(),
+                c.gates.copy(),
+                c.hseq.copy(),
+                c.cseq.copy(),
+                c.tanh_c.copy(),
+                c.h0_is_zero,
+            )
         new._work = {}
         return new
 
@@ -323,23 +332,26 @@ class TimeLSTM:
         #   dh_{t-1} (from this step) = dA Wh^T,  dA = [dA_f, dA_g, dA_i, dA_o]
         # Only dh_t and dc_t come from the recurrence. The factors they multiply,
         # K = [c_{t-1} f(1-f), i (1-g^2), g i(1-i), tanh(c_t) o(1-o)] and
-        # Kc = o (1 - tanh(c_t)^2), are computed here for all steps at once; the loop
-        # then turns K into dA in place.
-        K = work("K", (T, N, 4 * H))
+        # Kc = o (1 - tanh(c_t)^2), do not: they are computed for many steps at once
+        # (below, a chunk of steps at a time), and the loop then turns K into dA in place.
+        K, Kc = work("K", (T, N, 4 * H)), work("Kc", (T, N, H))
         f, g, i, o = (gates[:, :, k * H : (k + 1) * H] for k in range(GATES))
         Kf, Kg, Ki, Ko = (K[:, :, k * H : (k + 1) * H] for k in range(GATES))
-        np.square(gates, out=K)
-        np.subtract(f, Kf, out=Kf)  # σ' = σ (1 - σ) = σ - σ^2
-        np.subtract(gates[:, :, 2 * H :], K[:, :, 2 * H :], out=K[:, :, 2 * H :])  # i, o
-        np.subtract(1, Kg, out=Kg)  # tanh' = 1 - tanh^2
-        np.multiply(Kf, cseq[:-1], out=Kf)
-        np.multiply(Kg, i, out=Kg)
-        np.multiply(Ki, g, out=Ki)
-        np.multiply(Ko, tanh_c, out=Ko)
-        Kc = work("Kc", (T, N, H))
-        np.square(tanh_c, out=Kc)
-        np.subtract(1, Kc, out=Kc)
-        np.multiply(Kc, o, out=Kc)
+        c_prev = cseq[:-1]
+
+        def local_derivatives(s: slice) -> None:
+            """K and Kc of the steps s."""
+            np.square(gates[s], out=K[s])
+            np.subtract(f[s], Kf[s], out=Kf[s])  # σ' = σ (1 - σ) = σ - σ^2
+            np.subtract(gates[s, :, 2 * H :], K[s, :, 2 * H :], out=K[s, :, 2 * H :])  # i, o
+            np.subtract(1, Kg[s], out=Kg[s])  # tanh' = 1 - tanh^2
+            np.multiply(Kf[s], c_prev[s], out=Kf[s])
+            np.multiply(Kg[s], i[s], out=Kg[s])
+            np.multiply(Ki[s], g[s], out=Ki[s])
+            np.multiply(Ko[s], tanh_c[s], out=Ko[s])
+            np.square(tanh_c[s], out=Kc[s])
+            np.subtract(1, Kc[s], out=Kc[s])
+            np.multiply(Kc[s], o[s], out=Kc[s])
 
         # dh[t] = dL/dh_t, time-major, built in place in a copy of dhs from the last step
         # back: h_t went to hs and to step t+1, so dL/dh_t = dhs[:, t] + dA_{t+1} Wh^T.
@@ -356,15 +368,23 @@ class TimeLSTM:
         dhWh = np.empty((N, H), dtype=dtype)
         # A contiguous copy of Wh^T: OpenBLAS runs the small per-step products faster.
         dot, add, multiply, WhT = np.dot, np.add, np.multiply, np.ascontiguousarray(Wh.T)
-        for t in range(T - 1, -1, -1):
-            multiply(dh_s[t], Kc_s[t], ds)
-            add(ds, dc, ds)  # ds = dc_t + dh_t o (1 - tanh(c_t)^2)
-            multiply(fgi_s[t], ds3, fgi_s[t])  # dA_f, dA_g, dA_i
-            multiply(o_s[t], dh_s[t], o_s[t])  # dA_o
-            multiply(ds, f_s[t], dc)  # dc_{t-1} = ds f
-            if t > 0:
-                dot(dA_s[t], WhT, dhWh)
-                add(dh_s[t - 1], dhWh, dh_s[t - 1])
+        # The local derivatives come a chunk of steps at a time, just before the loop
+        # reaches them: each chunk of gates is read while it is in the CPU cache, with
+        # one NumPy call per factor for all its steps (at large sizes, the same passes
+        # over all T steps at once would stream every array through memory).
+        chunk = max(1, _CHUNK_BYTES // (N * 4 * H * gates.itemsize))
+        for stop in range(T, 0, -chunk):
+            start = max(stop - chunk, 0)
+            local_derivatives(slice(start, stop))
+            for t in range(stop - 1, start - 1, -1):
+                multiply(dh_s[t], Kc_s[t], ds)
+                add(ds, dc, ds)  # ds = dc_t + dh_t o (1 - tanh(c_t)^2)
+                multiply(fgi_s[t], ds3, fgi_s[t])  # dA_f, dA_g, dA_i
+                multiply(o_s[t], dh_s[t], o_s[t])  # dA_o
+                multiply(ds, f_s[t], dc)  # dc_{t-1} = ds f
+                if t > 0:
+                    dot(dA_s[t], WhT, dhWh)
+                    add(dh_s[t - 1], dhWh, dh_s[t - 1])  # dh_{t-1} = dhs[:, t-1] + dA Wh^T
         self.dh, self.dc = dot(dA_s[0], WhT), dc
 
         # The weights are shared by all steps, so their gradients are sums over steps:
@@ -398,7 +418,9 @@ class TimeLSTM:
         """Start the next forward from zeros, for both h and c."""
         self.h, self.c = None, None
 
-    def _start_state(self, N: int, H: int, dtype: np.dtype[Any]) -> tuple[Array | None, Array | None]:
+    def _start_state(
+        self, N: int, H: int, dtype: np.dtype[Any]
+    ) -> tuple[Array | None, Array | None]:
         """The states forward starts from, (N, H) each, checked; None means zeros."""
         if not self.stateful:
             return None, None

@@ -159,7 +159,7 @@ def finite_differences(kind: str, W: dict[str, Array], xs: Array) -> dict[str, A
     for name, arr in inputs.items():
         jac = []
         for idx in np.ndindex(arr.shape):
-            d = 0.0
+            d: Array = 0.0
             orig = arr[idx]
             for k, w in STENCIL:
                 arr[idx] = orig + k * EPS
@@ -209,7 +209,9 @@ def test_the_model_is_the_finite_differences_of_a_forward_written_anew(
 
 def _jax_hs(kind: str, jnp: Any, lax: Any, W: dict[str, Any], xs: Any) -> Any:
     H = W["Wh"].shape[0]
-    sig = lambda a: 1 / (1 + jnp.exp(-a))  # noqa: E731
+
+    def sig(a: Any) -> Any:
+        return 1 / (1 + jnp.exp(-a))
 
     def step(carry: Any, x: Any) -> Any:
         h, c = carry
@@ -287,7 +289,7 @@ def test_the_mistakes_and_the_math_are_listed_once(kind: str) -> None:
     model = MODELS[kind]
     names = [m.name for m in model.MISTAKES]
     assert len(set(names)) == len(names)
-    assert SHARED <= set(names)
+    assert set(names) >= SHARED
     assert all(n.startswith(f"{kind}_") for n in set(names) - SHARED), names
     rnn = {m.name: m for m in RNN_MISTAKES}
     for m in model.MISTAKES:
@@ -398,8 +400,8 @@ def test_some_right_lstm_exposes_dc() -> None:
     exposes = [
         e.name
         for e in RIGHT
-        if e.kind == "lstm" and drive_layer(e.layer(), case, case.data())[0].backward[0].dc
-        is not None
+        if e.kind == "lstm"
+        and drive_layer(e.layer(), case, case.data())[0].backward[0].dc is not None
     ]
     assert exposes, "no right LSTM exposes layer.dc: dc would never be compared"
 

@@ -60,10 +60,16 @@ class SegmentJob:
 
 
 class Oracle(Protocol):
-    """name: shown in reports; accuracy: the relative error its own results may carry."""
+    """name: shown in reports; accuracy: the relative error its own results may carry;
+    kinds: the layer kinds (crosscheck.cases.KINDS) it recomputes."""
 
     name: str
     accuracy: float
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The layer kinds it recomputes."""
+        ...
 
     def supports(self, case: Case) -> bool:
         """Whether this oracle can check `case` (finite differences skip large ones)."""

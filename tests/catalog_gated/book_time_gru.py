@@ -13,7 +13,6 @@ float32 and rounded, which a checker must flag (note "float32_outputs").
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

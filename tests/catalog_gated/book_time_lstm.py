@@ -12,7 +12,6 @@ no `dc`: the gradient w.r.t. the initial cell state is not exposed.
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

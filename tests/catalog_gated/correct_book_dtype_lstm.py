@@ -14,7 +14,6 @@ shows the bug. Like the book's, the layer keeps no `dc`.
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

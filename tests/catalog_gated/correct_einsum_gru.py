@@ -10,7 +10,6 @@ kept as one (T + 1, N, H) array; dWx, dWh, db contract the time and batch axes a
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 RESET = "nk,nk,kj->nj"  # (r * h_prev) Whh: the reset gate acts on the state, then the product

@@ -9,7 +9,6 @@ visits the steps; each step's gradient w.r.t. h_{t-1} is the sum of its four pat
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 F64 = np.float64

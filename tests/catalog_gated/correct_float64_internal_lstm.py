@@ -12,7 +12,6 @@ Like the book's, it keeps no `dc`.
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 F64 = np.float64

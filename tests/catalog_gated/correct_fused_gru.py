@@ -12,7 +12,6 @@ forms each weight gradient as ONE product over the N*T rows.
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 

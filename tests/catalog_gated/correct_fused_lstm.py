@@ -13,7 +13,6 @@ initial cell state, so a checker can compare it.
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 

@@ -10,7 +10,6 @@ paths than the book's or the twin's. The layer keeps `self.dc`.
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 

@@ -11,7 +11,6 @@ Unlike the other wrong GRUs, this one is `correct_einsum_gru.py` with one line c
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 RESET = "nj,nk,kj->nj"  # MISTAKE: r * (h_prev Whh), the reset gate after the product

@@ -10,7 +10,6 @@ gates in one line) with that one line changed, marked `# MISTAKE:`.
 """
 
 # Unpacked as the book does (Wx, Wh, b = self.params), used or not.
-# ruff: noqa: RUF059
 import numpy as np
 
 

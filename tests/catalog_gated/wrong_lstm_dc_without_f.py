@@ -3,14 +3,14 @@
     c_t = f c_{t-1} + g i      so      dc_{t-1} = ds f, not ds
 
 The gradient carried into step t-1 through the cell state skips the forget gate, as if
-f were 1. Every gradient of the steps before the last one is off; the forward is right.
+f were 1. dxs is off at every step but the last, and dWx, dWh, db and dh with it; the
+forward is right.
 
 Everything else is `correct_book_dtype_lstm.py` (the book's layer, dtype fixed); the
 changed line carries a `# MISTAKE:` comment.
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 

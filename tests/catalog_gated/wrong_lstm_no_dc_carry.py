@@ -11,7 +11,6 @@ changed line carries a `# MISTAKE:` comment.
 """
 
 # The book unpacks all of params and every shape, used or not; so does this file.
-# ruff: noqa: RUF059
 import numpy as np
 
 
