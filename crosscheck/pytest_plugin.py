@@ -19,7 +19,7 @@ from crosscheck.settings import session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("crosscheck", "crosscheck: checking a hand-written TimeRNN")
+    group = parser.getgroup("crosscheck", "crosscheck: checking a hand-written recurrent layer")
     group.addoption("--crosscheck-cases", type=int, default=None, metavar="N",
                     help="cases per assert_layer_matches call "
                     "(default: as many as the CLI)")  # fmt: skip

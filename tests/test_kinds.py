@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from crosscheck import grade
 from crosscheck.cases import KINDS, generate_cases, iter_cases, parse_case
@@ -21,6 +22,7 @@ from crosscheck.drive import drive
 from crosscheck.kinds import get_kind, kind_of
 from crosscheck.quantities import positions
 from crosscheck.testing import assert_layer_matches
+from crosscheck.testing import cases as strategy_cases
 from crosscheck.twin import run_twin
 from crosscheck.verification import verify
 from crosscheck.wire import WireError
@@ -174,3 +176,20 @@ def test_grade_kind_lstm_grades_lstm_submissions(tmp_path: Path) -> None:
     assert rows["ann_fused.py"]["verdict"] == "pass"
     assert rows["ben_no_dc_carry.py"]["verdict"] == "fail"
     assert "dc from step t+1" in (out / "gradebook.json").read_text(encoding="utf-8")
+
+
+def test_a_gated_failure_plots_without_the_rnns_gradient_flow(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "plots"
+    spec = "tests.catalog_gated.wrong_gru_dz_sign:TimeGRU"
+    args = ["--kind", "gru", "--layer", spec, "--cases", "6", "--plot", str(out), "--quiet"]
+    assert main([*args, *NUMERIC]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["errors_per_step.png", "gradient_norms.png"]
+
+
+@given(case=strategy_cases(kind="lstm", max_T=3, max_segments=2))
+@settings(max_examples=15, deadline=None)
+def test_the_hypothesis_strategy_draws_cases_of_the_kind(case: Any) -> None:
+    assert case.kind == "lstm" and parse_case(case.id) == case
+    observed = drive(TimeLSTM, case)
+    assert observed.problems == [] and all(s.c is not None for s in observed.segments)
