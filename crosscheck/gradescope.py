@@ -46,8 +46,10 @@ from typing import Any
 import handrnn
 from crosscheck.arguments import Parser, UsageError
 from crosscheck.backends import BACKENDS
+from crosscheck.cases import KINDS
 from crosscheck.gradebook import Graded
 from crosscheck.isolation import parse_size
+from crosscheck.kinds import get_kind
 from crosscheck.rubric import CATEGORIES, DEFAULT_RUBRIC_FILE, Rubric, RubricError, load_rubric
 
 MAX_OUTPUT = 30_000  # characters of the report in results.json
@@ -208,10 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", type=int, default=100, metavar="N", help="cases (default 100)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="generator seed (default 0)")
     p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="rnn",
+        help="the layer kind students implement: rnn (default), lstm or gru",
+    )
+    p.add_argument(
         "--layer-attr",
-        default="TimeRNN",
+        default=None,
         metavar="NAME",
-        help="the class students define (default TimeRNN)",
+        help="the class students define (default TimeRNN, TimeLSTM or TimeGRU by --kind)",
     )
     p.add_argument(
         "--timeout",
@@ -324,8 +332,10 @@ def grade_args(args: argparse.Namespace, backends: Sequence[str]) -> list[str]:
         str(args.cases),
         "--seed",
         str(args.seed),
+        "--kind",
+        args.kind,
         "--layer-attr",
-        args.layer_attr,
+        args.layer_attr or get_kind(args.kind).layer_class,
         "--timeout",
         f"{args.timeout:g}",
         "--memory-limit",
@@ -396,7 +406,13 @@ def build_bundle(args: argparse.Namespace) -> list[str]:
                     True,
                 ),
                 ("rubric.toml", rubric_path.read_text(encoding="utf-8"), False),
-                ("README.txt", README_TXT.format(attr=args.layer_attr, command=command), False),
+                (
+                    "README.txt",
+                    README_TXT.format(
+                        attr=args.layer_attr or get_kind(args.kind).layer_class, command=command
+                    ),
+                    False,
+                ),
             ]
             for name, text, executable in texts:
                 _add(zf, name, text.encode("utf-8"), executable)

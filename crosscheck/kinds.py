@@ -83,7 +83,6 @@ RNN = Kind(
 )  # fmt: skip
 
 
-
 def _lstm_twin(case: Case, data: CaseData, dtype: str) -> list[SegmentValues]:
     return lstm_model.simulate(case, data, "", dtype)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from crosscheck import grade
+from crosscheck import grade, gradescope
 from crosscheck.cases import KINDS, generate_cases, iter_cases, parse_case
 from crosscheck.cli import main
 from crosscheck.codec import observed_from_wire, observed_to_wire
@@ -193,3 +193,13 @@ def test_the_hypothesis_strategy_draws_cases_of_the_kind(case: Any) -> None:
     assert case.kind == "lstm" and parse_case(case.id) == case
     observed = drive(TimeLSTM, case)
     assert observed.problems == [] and all(s.c is not None for s in observed.segments)
+
+
+def test_a_gradescope_bundle_for_lstms_grades_timelstm() -> None:
+    args = gradescope.build_parser().parse_args(["out.zip", "--kind", "lstm"])
+    passed = gradescope.grade_args(args, ["numeric"])
+    assert passed[passed.index("--kind") + 1] == "lstm"
+    assert passed[passed.index("--layer-attr") + 1] == "TimeLSTM"
+    # ... and crosscheck grade takes what the bundle passes.
+    settings = grade._settings(grade.build_parser().parse_args(["subs", "--out", "o", *passed]))
+    assert (settings.kind, settings.layer_attr) == ("lstm", "TimeLSTM")
