@@ -1,7 +1,7 @@
 """Speed of handrnn's TimeRNN, TimeLSTM and TimeGRU, and TimeRNN's memory: forward + backward,
 float32, on this machine.
 
-    python benchmarks/bench.py            # the full report (about five minutes)
+    python benchmarks/bench.py            # the full report (about four minutes)
     python benchmarks/bench.py --quick    # few repeats, a smaller GEMM probe: a smoke run
 
 Compared at each size (N, T, D, H), on the same float32 weights and data:
@@ -200,7 +200,7 @@ def blas_kernel() -> str:
     found = [
         f"{lib['internal_api']} {lib.get('version')}, "
         f"{lib.get('architecture') or lib.get('threading_layer') or 'unknown'} kernel, "
-        f"{lib['num_threads']} threads"
+        f"{lib['num_threads']} threads (threadpoolctl)"
         for lib in threadpool_info()
         if lib.get("user_api") == "blas"
     ]
@@ -707,8 +707,7 @@ def run_header(args: argparse.Namespace, s: Settings, info: dict[str, Any]) -> l
         + f"; jax {versions['jax']}"
         + (" (XLA CPU, its default threads)" if "jax" in frameworks else "")
         + f"; Python {platform.python_version()}",
-        f"- NumPy's BLAS kernel (threadpoolctl): {info['kernel']}; "
-        + blas_env_note(args.keep_blas_env),
+        f"- NumPy's BLAS kernel: {info['kernel']}; " + blas_env_note(args.keep_blas_env),
         f"- CPU: {cpu_model()}, {os.cpu_count()} CPUs; float32 GEMM rate {max(rates) / 1e9:.1f} "
         f"GFLOP/s: the best of {2 * s.gemm_reps} ({n}, {n}) @ ({n}, {n}) products, half at "
         f"the start and half at the end ({rates[0] / 1e9:.1f} and {rates[1] / 1e9:.1f})",
