@@ -17,6 +17,8 @@ PY = "3.11"  # the Python that the pinned CPU torch build exists for
 COMPAT_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 FRAMEWORKS = ".[test,frameworks,plot,notebook]"
 # The tests of the layer itself: NumPy only.
+# crosscheck.cases.KINDS (nox's own environment does not import the project).
+KINDS = ("rnn", "lstm", "gru")
 HANDRNN_TESTS = sorted(
     str(p)
     for pattern in (
@@ -72,7 +74,7 @@ def verify(session: nox.Session) -> None:
     its kind (JAX, PyTorch's autograd loop and torch.nn.RNN / torch.nn.LSTM, finite
     differences), both dtypes. Posargs replace the default arguments of each run."""
     session.install("-e", FRAMEWORKS)
-    for kind in ("rnn", "lstm", "gru"):
+    for kind in KINDS:
         args = session.posargs or ["--cases", "240", "--strict"]
         session.run("python", "-m", "crosscheck", "--kind", kind, *args)
 
@@ -83,7 +85,7 @@ def verify_backend(session: nox.Session, backend: str) -> None:
     """The main job against a single backend (jax, torch or numeric), every layer kind."""
     extra = {"jax": "jax", "torch": "torch", "numeric": "test"}[backend]
     session.install("-e", f".[{extra}]")
-    for kind in ("rnn", "lstm", "gru"):
+    for kind in KINDS:
         args = session.posargs or ["--cases", "240", "--strict"]
         session.run("python", "-m", "crosscheck", "--kind", kind, "--backend", backend, *args)
 
@@ -95,7 +97,7 @@ def soak(session: nox.Session) -> None:
     handrnn): zero false alarms expected; per layer and quantity, the largest error as a
     fraction of its threshold (soak_<kind>.md). Posargs replace the default arguments."""
     session.install("-e", FRAMEWORKS)
-    for kind in ("rnn", "lstm", "gru"):
+    for kind in KINDS:
         args = ["--cases", "10000", "--seed", "777", "--out", f"soak_{kind}.md"]
         session.run("python", "benchmarks/soak.py", "--kind", kind, *(session.posargs or args))
 

@@ -55,7 +55,7 @@ CLOSER = 4.0
 START_WORDS = {
     "z": "from zeros",
     "c": "from the state carried over from the previous segment",
-    "s": "with set_state",
+    "s": "with {set_state}",
     "r": "with reset_state()",
 }
 
@@ -421,7 +421,7 @@ def _where_in_calls(view: _View, q: str) -> str | None:
             "overwrite grads rather than add to them."
         )
     if k > 0:
-        start = START_WORDS[view.case.segments[k].start]
+        start = START_WORDS[view.case.segments[k].start].format(set_state=view.kind.set_state)
         return (
             f"{q} is right in segment{'s' if k > 1 else ''} 0{f'..{k - 1}' if k > 1 else ''} and "
             f"first wrong in segment {k}, which starts {start}: look at what the layer keeps "

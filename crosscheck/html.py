@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from crosscheck import compare
+from crosscheck.kinds import get_kind
 from crosscheck.plots import PlotError, PlotUnavailable, write_plots
 from crosscheck.policy import note_text
-from crosscheck.quantities import FORWARD_QUANTITIES, MEANING, QUANTITIES
+from crosscheck.quantities import FORWARD_QUANTITIES, QUANTITIES
 from crosscheck.render import OUTPUT_LINES, fmt_error, verdict
 from crosscheck.report import Failure, Report
 
@@ -219,9 +220,10 @@ def _summary(report: Report) -> str:
     quantities = [q for q in QUANTITIES if any((b, q) in report.cells for b in report.backends)]
     if not quantities:
         return ""
+    kind = get_kind(report.kind)
     rows = []
     for q in quantities:
-        row = [(f'<span title="{_e(MEANING.get(q, q))}">{_code(q)}</span>', "")]
+        row = [(f'<span title="{_e(kind.meaning(q))}">{_code(q)}</span>', "")]
         for b in report.backends:
             cell = report.cells.get((b, q))
             if cell is None or not cell.checked:

@@ -32,8 +32,8 @@ class Kind:
     """One layer kind.
 
     name: "rnn", "lstm" or "gru" (crosscheck.cases.KINDS); title: how people call it;
-    layer_class: the book's class name; gate_names: the blocks of Wx, Wh and b in order;
-    set_state: how a case's start "s" calls it; math: quantity -> its line of math;
+    layer_class: the book's class name; set_state: how a case's start "s" calls it;
+    math: quantity -> its line of math;
     mistakes / simulate: the known mistakes and simulate(case, data, mistake), a float64
     model of the layer making one of them ("" for none); twin(case, data, dtype): what a
     careful layer computes in dtype (float32 for the tolerance rule).
@@ -42,7 +42,6 @@ class Kind:
     name: str
     title: str
     layer_class: str
-    gate_names: tuple[str, ...]
     set_state: str
     math: Mapping[str, str]
     mistakes: tuple[Mistake, ...]
@@ -68,36 +67,25 @@ class Kind:
         g = self.gates
         return text.replace("G*H", "H" if g == 1 else f"{g}H")
 
-    def param_shapes(self, D: int, H: int) -> dict[str, tuple[int, ...]]:
-        G = self.gates * H
-        return {"Wx": (D, G), "Wh": (H, G), "b": (G,)}
-
-
-def _rnn_simulate(case: Case, data: CaseData, mistake: str) -> list[SegmentValues]:
-    return rnn_mistakes.simulate(case, data, mistake)
-
 
 RNN = Kind(
-    "rnn", "tanh RNN", "TimeRNN", ("h",), "set_state(h)", rnn_mistakes.MATH,
-    rnn_mistakes.MISTAKES, _rnn_simulate, rnn_model.twin,
+    "rnn", "tanh RNN", "TimeRNN", "set_state(h)", rnn_mistakes.MATH,
+    rnn_mistakes.MISTAKES, rnn_mistakes.simulate, rnn_model.twin,
 )  # fmt: skip
 
 
-def _lstm_twin(case: Case, data: CaseData, dtype: str) -> list[SegmentValues]:
-    return lstm_model.simulate(case, data, "", dtype)
-
-
-def _gru_twin(case: Case, data: CaseData, dtype: str) -> list[SegmentValues]:
-    return gru_model.simulate(case, data, "", dtype)
+def _twin_of(simulate: Callable[[Case, CaseData, str, str], list[SegmentValues]]) -> Twin:
+    """A gated kind's twin: its model without a mistake, computed in the twin's dtype."""
+    return lambda case, data, dtype: simulate(case, data, "", dtype)
 
 
 LSTM = Kind(
-    "lstm", "LSTM", "TimeLSTM", ("f", "g", "i", "o"), "set_state(h, c)", lstm_model.MATH,
-    lstm_model.MISTAKES, lstm_model.simulate, _lstm_twin,
+    "lstm", "LSTM", "TimeLSTM", "set_state(h, c)", lstm_model.MATH,
+    lstm_model.MISTAKES, lstm_model.simulate, _twin_of(lstm_model.simulate),
 )  # fmt: skip
 GRU = Kind(
-    "gru", "GRU", "TimeGRU", ("z", "r", "ĥ"), "set_state(h)", gru_model.MATH,
-    gru_model.MISTAKES, gru_model.simulate, _gru_twin,
+    "gru", "GRU", "TimeGRU", "set_state(h)", gru_model.MATH,
+    gru_model.MISTAKES, gru_model.simulate, _twin_of(gru_model.simulate),
 )  # fmt: skip
 
 KIND_OBJECTS: dict[str, Kind] = {k.name: k for k in (RNN, LSTM, GRU)}

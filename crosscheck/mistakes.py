@@ -15,6 +15,7 @@ Notation (the book's row vectors), for t = 0 .. T-1 and h_{-1} the initial state
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,7 @@ MISTAKES: tuple[Mistake, ...] = (
             "(h is not updated inside the loop)",
             MATH["hs"] + ", where h_{t-1} is the output of the step before"),
 )  # fmt: skip
+BY_NAME = {m.name: m for m in MISTAKES}  # the kind-independent ones are reused by name
 
 
 # --------------------------------------------------------------------------------------
@@ -218,10 +220,11 @@ def _backward(
     return Grads(dxs, dWx, dWh, db, dh)
 
 
-def _start_state(
+def start_state(
     case: Case, k: int, h_set: Array | None, carried: Array | None, mistake: str
 ) -> Array:
-    """The state segment k starts from, as the mistaken layer chooses it; (N, H)."""
+    """The state segment k starts from, as the mistaken layer chooses it; (N, H). Also the
+    gated models' rule, for h and for the LSTM's c (crosscheck.models)."""
     zeros = np.zeros((case.batch(k), case.H))
     prev = zeros if carried is None or carried.shape != zeros.shape else carried
     start = case.segments[k].start
@@ -237,6 +240,14 @@ def _start_state(
     return prev  # "c", or a set_state the layer ignored
 
 
+def accumulate(total: Grads | None, g: Grads, mistake: str) -> Grads:
+    """What backward leaves in grads: this call's sums `g`, or, for grads_accumulate, those
+    added to the sums `total` it left before (the other quantities are this call's)."""
+    if mistake != "grads_accumulate" or total is None:
+        return g
+    return dataclasses.replace(g, dWx=total.dWx + g.dWx, dWh=total.dWh + g.dWh, db=total.db + g.db)
+
+
 def simulate(case: Case, data: CaseData, mistake: str = "") -> list[SegmentValues]:
     """The per-segment values a layer making `mistake` ("" for none) gives on `case`, float64."""
     f64 = np.float64
@@ -246,16 +257,14 @@ def simulate(case: Case, data: CaseData, mistake: str = "") -> list[SegmentValue
     out = []
     for k, sd in enumerate(data.segments):
         h_set = None if sd.h_set is None else sd.h_set.astype(f64)
-        h0 = _start_state(case, k, h_set, carried, mistake)
+        h0 = start_state(case, k, h_set, carried, mistake)
         xs = sd.xs.astype(f64)
         hs = _forward(Wx, Wh, b, h0, xs, mistake)
         cache = hs.copy()  # what backward reads (backward_overwrites_cache squares it)
         calls = []
         for dhs in sd.dhs:
             g = _backward(Wx, Wh, h0, xs, cache, dhs.astype(f64), mistake)
-            if mistake == "grads_accumulate" and total is not None:
-                g = Grads(g.dxs, total.dWx + g.dWx, total.dWh + g.dWh, total.db + g.db, g.dh)
-            total = g
+            g = total = accumulate(total, g, mistake)
             calls.append(g)
             if mistake == "backward_overwrites_cache":
                 cache = cache**2

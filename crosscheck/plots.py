@@ -215,11 +215,6 @@ def trace(ev: Evidence, why: str = "") -> Trace:
                 layer_dxs = step_norms(obs.backward[0].dxs)
                 ratio = norm_ratio(obs.backward[0].dxs, r.backward[0].dxs)
 
-        def flow(dhs: Array, hs: Array = r.hs) -> Array | None:
-            # dL/dh_t by the RNN's own recurrence; a gated layer's flow is not shown.
-            rnn = case.kind == "rnn"
-            return step_norms(hidden_state_grads(data.Wh, hs, dhs)) if rnn else None
-
         last_only = np.zeros_like(sd.dhs[0], dtype=np.float64)
         last_only[:, -1] = sd.dhs[0][:, -1]
         segments.append(
@@ -231,8 +226,8 @@ def trace(ev: Evidence, why: str = "") -> Trace:
                 errors=errors,
                 layer_dxs=layer_dxs,
                 ref_dxs=step_norms(r.backward[0].dxs),
-                ref_dh=flow(sd.dhs[0]),
-                ref_dh_last=flow(last_only),
+                ref_dh=_flow(case, data.Wh, r.hs, sd.dhs[0]),
+                ref_dh_last=_flow(case, data.Wh, r.hs, last_only),
                 dxs_ratio=ratio,
                 ratio_band=ratio_tolerance(r.backward[0].dxs, threshold),
                 whole=whole,
@@ -240,6 +235,11 @@ def trace(ev: Evidence, why: str = "") -> Trace:
         )
         first += seg.T
     return Trace(case, why, ev.oracle, segments, len(observed))
+
+
+def _flow(case: Case, Wh: Array, hs: Array, dhs: Array) -> Array | None:
+    """||dL/dh_t|| per step by the tanh RNN's recurrence; None (not drawn) for a gated kind."""
+    return step_norms(hidden_state_grads(Wh, hs, dhs)) if case.kind == "rnn" else None
 
 
 def _per_step(quantity: str, observed: Array, reference: Array) -> Array:

@@ -15,7 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handrnn._buffers import _dot_into, _ones, _reuse
-from handrnn._checks import check_data, check_grads, check_params
+from handrnn._checks import (
+    check_carried,
+    check_data,
+    check_grads,
+    check_params,
+    no_forward_error,
+)
 
 Array = NDArray[Any]
 
@@ -50,9 +56,7 @@ class RNN:
     def backward(self, dh_next: Array) -> tuple[Array, Array]:
         """dh_next: (N, H) -> (dx: (N, D), dh_prev: (N, H)); writes grads in place."""
         if self.cache is None:
-            raise RuntimeError(
-                "RNN.backward() called before forward(): there is nothing to differentiate"
-            )
+            raise no_forward_error("RNN", None)
         D, H, dtype = check_params(self.params)
         check_grads(self.grads, self.params)
         Wx, Wh, _ = self.params
@@ -214,15 +218,7 @@ class TimeRNN:
     def backward(self, dhs: Array) -> Array:
         """dhs: (N, T, H) -> dxs: (N, T, D); writes dWx, dWh, db into grads and sets dh."""
         if self._cache is None:
-            if self._failed is not None:
-                raise RuntimeError(
-                    "TimeRNN.backward() called without a completed forward(): the last "
-                    f"forward() raised {self._failed} part-way, so there is nothing to "
-                    "differentiate; call forward() again"
-                )
-            raise RuntimeError(
-                "TimeRNN.backward() called before forward(): there is nothing to differentiate"
-            )
+            raise no_forward_error("TimeRNN", self._failed)
         D, H, dtype = check_params(self.params)
         check_grads(self.grads, self.params)
         Wx, Wh, _ = self.params
@@ -291,15 +287,6 @@ class TimeRNN:
 
     def _start_state(self, N: int, H: int, dtype: np.dtype[Any]) -> Array | None:
         """The state forward starts from, (N, H), checked; None means zeros."""
-        if not self.stateful or self.h is None:
+        if not self.stateful:
             return None
-        h = self.h
-        if not isinstance(h, np.ndarray) or h.ndim != 2 or h.shape[1] != H:
-            got = h.shape if isinstance(h, np.ndarray) else type(h).__name__
-            raise ValueError(f"the carried state h must have shape (N, H={H}), got {got}")
-        if h.shape[0] != N:
-            raise ValueError(
-                f"the carried state h has batch size {h.shape[0]} (shape {h.shape}) but xs has "
-                f"N={N}: call reset_state() or set_state() with shape (N={N}, H={H}) first"
-            )
-        return check_data("h", h, (("N", N), ("H", H)), dtype)
+        return check_carried("h", self.h, N, H, dtype)

@@ -3,6 +3,7 @@ id to the CLI, the grader and the pytest helper."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import dataclasses
 import shutil
@@ -203,3 +204,15 @@ def test_a_gradescope_bundle_for_lstms_grades_timelstm() -> None:
     # ... and crosscheck grade takes what the bundle passes.
     settings = grade._settings(grade.build_parser().parse_args(["subs", "--out", "o", *passed]))
     assert (settings.kind, settings.layer_attr) == ("lstm", "TimeLSTM")
+
+
+def test_the_noxfile_runs_every_kind() -> None:
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    assigned = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    assert ast.literal_eval(assigned["KINDS"]) == KINDS

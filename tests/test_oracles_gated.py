@@ -417,3 +417,17 @@ def test_jax_padding_is_exact(kind: str) -> None:
     assert not np.asarray(hs_p)[:, :, 2:].any()
     if kind == "lstm":
         assert not np.asarray(aux_p)[:, :, 2:].any()
+
+
+def test_a_job_has_a_cell_state_exactly_when_its_kind_does_and_oracles_refuse_other_kinds() -> None:
+    one = (np.ones((1, 4)), np.ones((1, 4)), np.ones(4), np.zeros((1, 1)), np.ones((1, 1, 1)),
+           (np.ones((1, 1, 1)),))  # fmt: skip
+    with pytest.raises(ValueError, match="a lstm job needs c0"):
+        SegmentJob(*one, "lstm")
+    with pytest.raises(ValueError, match="a rnn job has no c0"):
+        SegmentJob(np.ones((1, 1)), np.ones((1, 1)), np.ones(1), *one[3:], "rnn", np.zeros((1, 1)))
+    lstm = SegmentJob(*one, "lstm", np.zeros((1, 1)))
+    assert lstm.cell0 is lstm.c0
+    for oracle in load_backend("numeric"):
+        with pytest.raises(ValueError, match="has no layer kind 'transformer'"):
+            oracle.run([SegmentJob(*one[:3], *one[3:], "transformer")])

@@ -22,7 +22,6 @@ t = 0 .. T-1 and h_{-1} the segment's initial state:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 from crosscheck import mistakes as rnn
 from crosscheck.cases import Case, CaseData
 from crosscheck.mistakes import Mistake
+from crosscheck.models import sigmoid
 from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
@@ -47,7 +47,7 @@ MATH = {
     "dh": "dh = the dh_prev of step 0, " + DH_LINE,
 }
 
-_SHARED = {m.name: m for m in rnn.MISTAKES}
+_SHARED = rnn.BY_NAME
 # Order matters where two mistakes give the same values on a case: the first is named
 # (the others as "also matches"), so narrower mistakes come before broader ones.
 MISTAKES: tuple[Mistake, ...] = (
@@ -87,12 +87,6 @@ MISTAKES: tuple[Mistake, ...] = (
 # The model: one TimeGRU that can make one mistake.
 
 
-def _sigmoid(a: Array) -> Array:
-    with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: σ(a) = 0
-        out: Array = 1 / (1 + np.exp(-a))
-    return out
-
-
 class _Forward(NamedTuple):
     """What one forward caches, each (N, T, H): z, r, ĥ, h_{t-1}, h_{t-1} Whh, and hs."""
 
@@ -116,8 +110,8 @@ def _forward(Wx: Array, Wh: Array, b: Array, h0: Array, xs: Array, mistake: str)
         XA = np.dot(xs[:, t], Wx) + b  # the three blocks' x_t W + b in one product
         HA = np.dot(h, Wh if after else Wh[:, : 2 * H])
         h_prev[:, t] = h
-        z[:, t] = _sigmoid(XA[:, :H] + HA[:, :H])
-        r[:, t] = _sigmoid(XA[:, H : 2 * H] + HA[:, H : 2 * H])
+        z[:, t] = sigmoid(XA[:, :H] + HA[:, :H])
+        r[:, t] = sigmoid(XA[:, H : 2 * H] + HA[:, H : 2 * H])
         if after:
             u[:, t] = HA[:, 2 * H :]
             h_hat[:, t] = np.tanh(XA[:, 2 * H :] + r[:, t] * u[:, t])
@@ -192,17 +186,13 @@ def simulate(
     out: list[SegmentValues] = []
     for k, sd in enumerate(data.segments):
         h_set = None if sd.h_set is None else np.ascontiguousarray(sd.h_set, dtype=dt)
-        h0 = rnn._start_state(case, k, h_set, carried, mistake).astype(dt)
+        h0 = rnn.start_state(case, k, h_set, carried, mistake).astype(dt)
         xs = np.ascontiguousarray(sd.xs, dtype=dt)
         fw = _forward(Wx, Wh, b, h0, xs, mistake)
         calls = []
         for dhs in sd.dhs:
             g = _backward(Wx, Wh, xs, fw, np.ascontiguousarray(dhs, dtype=dt), mistake)
-            if mistake == "grads_accumulate" and total is not None:
-                g = dataclasses.replace(
-                    g, dWx=total.dWx + g.dWx, dWh=total.dWh + g.dWh, db=total.db + g.db
-                )
-            total = g
+            g = total = rnn.accumulate(total, g, mistake)
             calls.append(g)
         carried = fw.hs[:, -1].copy()
         out.append(SegmentValues(fw.hs, fw.hs[:, -1].copy(), tuple(calls)))

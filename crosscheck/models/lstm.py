@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from crosscheck import mistakes as rnn
 from crosscheck.cases import Case, CaseData
 from crosscheck.mistakes import Mistake
+from crosscheck.models import sigmoid
 from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
@@ -50,7 +51,7 @@ MATH = {
     "dc": "dc = ds_0 ⊙ f_0",
 }
 
-_SHARED = {m.name: m for m in rnn.MISTAKES}
+_SHARED = rnn.BY_NAME
 # Order matters where two mistakes give the same values on a case: the first is named
 # (the others as "also matches"), so narrower mistakes come before broader ones.
 MISTAKES: tuple[Mistake, ...] = (
@@ -102,12 +103,6 @@ MISTAKES: tuple[Mistake, ...] = (
 # The model: one TimeLSTM that can make one mistake.
 
 
-def _sigmoid(a: Array) -> Array:
-    with np.errstate(over="ignore"):  # exp(-a) = inf for a very negative a: σ(a) = 0
-        out: Array = 1 / (1 + np.exp(-a))
-    return out
-
-
 class _Forward(NamedTuple):
     """What one forward caches, each (N, T, H): the gates, c_t and c_{t-1}, h_{t-1}."""
 
@@ -130,10 +125,10 @@ def _forward(Wx: Array, Wh: Array, b: Array, h0: Array, c0: Array, xs: Array) ->
     for t in range(T):
         A = np.dot(xs[:, t], Wx) + np.dot(h, Wh) + b  # one product for all four gates
         h_prev[:, t], c_prev[:, t] = h, c
-        f[:, t] = _sigmoid(A[:, :H])
+        f[:, t] = sigmoid(A[:, :H])
         g[:, t] = np.tanh(A[:, H : 2 * H])
-        i[:, t] = _sigmoid(A[:, 2 * H : 3 * H])
-        o[:, t] = _sigmoid(A[:, 3 * H :])
+        i[:, t] = sigmoid(A[:, 2 * H : 3 * H])
+        o[:, t] = sigmoid(A[:, 3 * H :])
         c = f[:, t] * c + g[:, t] * i[:, t]
         h = o[:, t] * np.tanh(c)
         cs[:, t], hs[:, t] = c, h
@@ -203,18 +198,14 @@ def simulate(
     total: Grads | None = None  # running sums, for grads_accumulate
     out: list[SegmentValues] = []
     for k, sd in enumerate(data.segments):
-        h0 = rnn._start_state(case, k, cast(sd.h_set), carried_h, mistake).astype(dt)
-        c0 = rnn._start_state(case, k, cast(sd.c_set), carried_c, mistake).astype(dt)
+        h0 = rnn.start_state(case, k, cast(sd.h_set), carried_h, mistake).astype(dt)
+        c0 = rnn.start_state(case, k, cast(sd.c_set), carried_c, mistake).astype(dt)
         xs = np.ascontiguousarray(sd.xs, dtype=dt)
         fw = _forward(Wx, Wh, b, h0, c0, xs)
         calls = []
         for dhs in sd.dhs:
             g = _backward(Wx, Wh, xs, fw, np.ascontiguousarray(dhs, dtype=dt), mistake)
-            if mistake == "grads_accumulate" and total is not None:
-                g = dataclasses.replace(
-                    g, dWx=total.dWx + g.dWx, dWh=total.dWh + g.dWh, db=total.db + g.db
-                )
-            total = g
+            g = total = rnn.accumulate(total, g, mistake)
             calls.append(g)
         carried_h, carried_c = fw.hs[:, -1].copy(), fw.cs[:, -1].copy()
         out.append(SegmentValues(fw.hs, fw.hs[:, -1].copy(), tuple(calls), fw.cs[:, -1].copy()))

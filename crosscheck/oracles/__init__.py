@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crosscheck.backends import BACKENDS, BackendUnavailable, available_backends, check_backend
-from crosscheck.cases import Case
+from crosscheck.cases import CELL_STATE, Case
 from crosscheck.quantities import SegmentValues
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SegmentJob",
     "available_backends",
     "check_backend",
+    "check_kinds",
     "load_backend",
     "reference",
 ]
@@ -54,9 +55,26 @@ class SegmentJob:
     kind: str = "rnn"
     c0: Array | None = None
 
+    def __post_init__(self) -> None:
+        if (self.c0 is not None) != (self.kind in CELL_STATE):
+            raise ValueError(f"a {self.kind} job {'needs' if self.c0 is None else 'has no'} c0")
+
     @property
     def H(self) -> int:
         return int(self.Wh.shape[0])
+
+    @property
+    def cell0(self) -> Array:
+        """c0 of an LSTM job (checked to be there when the job was made)."""
+        assert self.c0 is not None
+        return self.c0
+
+
+def check_kinds(oracle: Oracle, jobs: Sequence[SegmentJob]) -> None:
+    """Refuse jobs of a kind `oracle` does not recompute (its `supports` keeps them out)."""
+    for job in jobs:
+        if job.kind not in oracle.kinds:
+            raise ValueError(f"the {oracle.name} oracle has no layer kind {job.kind!r}")
 
 
 class Oracle(Protocol):

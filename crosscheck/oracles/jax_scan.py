@@ -35,8 +35,8 @@ import numpy as np
 from jax import lax
 from numpy.typing import NDArray
 
-from crosscheck.cases import GATES, Case
-from crosscheck.oracles import Oracle, SegmentJob
+from crosscheck.cases import CELL_STATE, GATES, Case
+from crosscheck.oracles import Oracle, SegmentJob, check_kinds
 from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
@@ -171,8 +171,11 @@ def _gru(Wx: Any, Wh: Any, b: Any, xs: Any, h0: Any) -> tuple[Any, Any]:
 
 
 _SEGMENTS: dict[str, Callable[..., tuple[Any, Any]]] = {"rnn": _rnn, "lstm": _lstm, "gru": _gru}
-# How many initial states (h0, and c0 for the LSTM) a kind's segment takes.
-_STATES = {"rnn": 1, "lstm": 2, "gru": 1}
+
+
+def _states(kind: str) -> int:
+    """How many initial states a kind's segment takes: h0, and c0 for the LSTM."""
+    return 2 if kind in CELL_STATE else 1
 
 
 def _one_job(segment: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, ...]]:
@@ -257,9 +260,8 @@ class JaxOracle:
         _check_float64("would compute in", jnp.asarray(0.0).dtype)
         out: dict[int, SegmentValues] = {}
         by_shape: dict[tuple[str, Shape], list[int]] = {}
+        check_kinds(self, jobs)
         for i, job in enumerate(jobs):
-            if job.kind not in self.kinds:
-                raise ValueError(f"the jax oracle has no layer kind {job.kind!r}")
             N, T, D = job.xs.shape
             by_shape.setdefault((job.kind, bucket((N, T, D, job.H))), []).append(i)
         for (kind, shape), idx in by_shape.items():
@@ -272,7 +274,7 @@ class JaxOracle:
         if (kind, shape) not in self._compiled:
             N, T, D, H = shape
             GH = GATES[kind] * H
-            dims = [(D, GH), (H, GH), (GH,), (N, T, D), *[(N, H)] * _STATES[kind]]
+            dims = [(D, GH), (H, GH), (GH,), (N, T, D), *[(N, H)] * _states(kind)]
             dims.append((COTANGENTS, N, T, H))
             specs = [jax.ShapeDtypeStruct((CHUNK, *d), np.float64) for d in dims]  # type: ignore[no-untyped-call]
             self._compiled[(kind, shape)] = _batched[kind].lower(*specs).compile()
@@ -285,8 +287,8 @@ class JaxOracle:
         padded = jobs + [jobs[-1]] * (CHUNK - len(jobs))
         dhs = [np.stack([j.dhs[min(k, len(j.dhs) - 1)] for k in range(COTANGENTS)]) for j in padded]
         states = [[j.h0 for j in padded]]
-        if _STATES[kind] == 2:
-            states.append([_c0(j) for j in padded])
+        if kind in CELL_STATE:
+            states.append([j.cell0 for j in padded])
         args = [
             np.stack([_pad_gates(j.Wx, (Dp, G * Hp), G) for j in padded]),
             np.stack([_pad_gates(j.Wh, (Hp, G * Hp), G) for j in padded]),
@@ -320,12 +322,6 @@ class JaxOracle:
             c = aux[i, :N, T - 1, :H].copy() if dc else None
             results.append(SegmentValues(hs_i.copy(), hs_i[:, -1].copy(), grads, c))
         return results
-
-
-def _c0(job: SegmentJob) -> Array:
-    if job.c0 is None:
-        raise ValueError("an LSTM job needs c0")
-    return job.c0
 
 
 def oracles() -> list[Oracle]:

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crosscheck.cases import CELL_STATE, GATES, Case
-from crosscheck.oracles import Oracle, SegmentJob
+from crosscheck.oracles import Oracle, SegmentJob, check_kinds
 from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
@@ -419,11 +419,10 @@ class NumericOracle:
         return cost <= MAX_COST_NS
 
     def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
+        check_kinds(self, jobs)
         return [self._run_one(j) for j in jobs]
 
     def _run_one(self, job: SegmentJob) -> SegmentValues:
-        if job.kind not in self.kinds:
-            raise ValueError(f"the numeric oracle has no layer kind {job.kind!r}")
         N, T, D = job.xs.shape
         H = job.Wh.shape[0]
         layout = _layout(job.kind, N, T, D, H)

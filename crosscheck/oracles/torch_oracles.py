@@ -27,7 +27,7 @@ import torch
 from numpy.typing import NDArray
 
 from crosscheck.cases import Case
-from crosscheck.oracles import Oracle, SegmentJob
+from crosscheck.oracles import Oracle, SegmentJob, check_kinds
 from crosscheck.quantities import Grads, SegmentValues
 
 Array = NDArray[Any]
@@ -103,17 +103,6 @@ def _numpy(t: torch.Tensor) -> Array:
     return np.array(t.detach().numpy(), order="C")  # a C-contiguous copy of its own
 
 
-def _c0(job: SegmentJob) -> Array:
-    if job.c0 is None:
-        raise ValueError("an LSTM job needs c0")
-    return job.c0
-
-
-def _check_kind(oracle: Any, job: SegmentJob) -> None:
-    if job.kind not in oracle.kinds:
-        raise ValueError(f"the {oracle.name} oracle has no layer kind {job.kind!r}")
-
-
 # Measured pairwise against every other oracle of the kind, in compare's scale (max
 # |ref| floored at compare.FLOOR), on iter_cases(2000, seed, kind) (1000 per dtype;
 # seeds 1000 and 2000 for the gated kinds, 1000 for the rnn): "torch" at most 2.2e-14
@@ -144,8 +133,8 @@ class TorchLoopOracle:
     def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
         out: dict[int, SegmentValues] = {}
         groups: dict[tuple[Any, ...], list[int]] = {}
+        check_kinds(self, jobs)
         for i, j in enumerate(jobs):
-            _check_kind(self, j)
             groups.setdefault((j.kind, j.xs.shape, j.Wh.shape, len(j.dhs)), []).append(i)
         with _one_thread():
             for idx in groups.values():
@@ -164,7 +153,7 @@ class TorchLoopOracle:
         xw = xs @ Wx[:, None] + b[:, None]  # every x_t Wx + b in one product
         h, steps, c = h0, [], None
         if kind == "lstm":
-            c = leaf([_c0(j) for j in jobs])
+            c = leaf([j.cell0 for j in jobs])
             inputs.append(c)
         for t in range(xs.shape[2]):
             if kind == "rnn":
@@ -231,8 +220,7 @@ class TorchRNNOracle:
         return case.kind in self.kinds
 
     def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
-        for j in jobs:
-            _check_kind(self, j)
+        check_kinds(self, jobs)
         with _one_thread():
             return [self._run_one(j) for j in jobs]
 
@@ -306,8 +294,7 @@ class TorchLSTMOracle:
         return case.kind in self.kinds
 
     def run(self, jobs: Sequence[SegmentJob]) -> list[SegmentValues]:
-        for j in jobs:
-            _check_kind(self, j)
+        check_kinds(self, jobs)
         with _one_thread():
             return [self._run_one(j) for j in jobs]
 
@@ -330,7 +317,7 @@ class TorchLSTMOracle:
             b_hh.zero_()
         xs = _tensor(job.xs).requires_grad_()
         h0 = _tensor(job.h0[None]).requires_grad_()
-        c0 = _tensor(_c0(job)[None]).requires_grad_()
+        c0 = _tensor(job.cell0[None]).requires_grad_()
         hs, (_, c_n) = lstm(xs, (h0, c0))
         calls = len(job.dhs)
         grads = [
